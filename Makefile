@@ -1,0 +1,44 @@
+# The two commands of the README:
+#   make demo   -> set up .venv (once) and run the end-to-end demo on the embedded benchmark, offline
+#   make test   -> set up .venv (once) and run every test (notebooks, guards, integration tests)
+# Both are idempotent: the environment is rebuilt only when settings.ini or setup.py change.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.mao_nb-installed
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONHASHSEED := 0
+
+.PHONY: setup demo test test-all docs export run-nbs
+
+$(STAMP): settings.ini setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[cpu,dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/mao_nb demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+# every notebook cell, including those flagged slow (GPU cells still need a GPU)
+test-all: $(STAMP)
+	$(BIN)/nbdev_test --flags slow --n_workers 1
+
+docs: $(STAMP)
+	$(BIN)/mao_nb docs
+
+export: $(STAMP)
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(BIN)/mao_nb readme
+
+# execute notebooks in place so that their outputs (figures included) are saved for the docs:
+#   make run-nbs NBS="nbs/00_core.ipynb nbs/index.ipynb"
+NBS ?= $(wildcard nbs/*.ipynb)
+run-nbs: $(STAMP)
+	for nb in $(NBS); do PLOTLY_RENDERER=plotly_mimetype $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 $$nb || exit 1; done
+	$(BIN)/nbdev_clean

@@ -1,0 +1,58 @@
+"""Guards that a green run could otherwise hide: the library is what the notebooks export, the
+notebooks are clean, and README.md is what nbs/index.ipynb renders to.
+
+The export and clean guards work on a copy of the project in a temporary folder, so they never
+touch the working tree."""
+import shutil, subprocess, os
+from pathlib import Path
+from conftest import ROOT, BIN
+
+
+def _copy_project(tmp: Path) -> Path:
+    dst = tmp/'proj'
+    shutil.copytree(ROOT/'nbs', dst/'nbs', ignore=shutil.ignore_patterns('.ipynb_checkpoints', '_proc'))
+    shutil.copytree(ROOT/'mao_nb', dst/'mao_nb', ignore=shutil.ignore_patterns('__pycache__'))
+    shutil.copy(ROOT/'settings.ini', dst/'settings.ini')
+    return dst
+
+
+def _run(cmd, cwd):
+    r = subprocess.run([str(BIN/cmd)], cwd=cwd, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, 'HF_HUB_OFFLINE': '1'})
+    assert r.returncode == 0, f'{cmd} failed:\n{r.stdout}\n{r.stderr}'
+
+
+def _files(folder: Path, pattern: str) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob(pattern))
+            if '.ipynb_checkpoints' not in p.parts and '__pycache__' not in p.parts}
+
+
+def test_library_in_sync_with_notebooks(tmp_path):
+    "nbdev_export must leave mao_nb/ unchanged: the library was exported from these notebooks."
+    dst = _copy_project(tmp_path)
+    _run('nbdev_export', dst)
+    before, after = _files(ROOT/'mao_nb', '*.py'), _files(dst/'mao_nb', '*.py')
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f'notebooks and library out of sync (run nbdev_export): {changed}'
+
+
+def test_notebooks_clean(tmp_path):
+    "nbdev_clean must leave every notebook unchanged."
+    dst = _copy_project(tmp_path)
+    _run('nbdev_clean', dst)
+    before, after = _files(ROOT/'nbs', '*.ipynb'), _files(dst/'nbs', '*.ipynb')
+    changed = sorted(k for k in before if before[k] != after.get(k))
+    assert not changed, f'notebooks not clean (run nbdev_clean): {changed}'
+
+
+def test_readme_matches_index():
+    "README.md is generated from nbs/index.ipynb (`mao_nb readme`); the two must agree."
+    from mao_nb.docs import make_readme
+    assert (ROOT/'README.md').read_text() == make_readme(ROOT/'nbs'/'index.ipynb'), \
+        'README.md differs from nbs/index.ipynb: run `make export` (or `mao_nb readme`)'
+
+
+def test_ci_runs_the_readme_test_command():
+    "`.ci/run` calls exactly the README's test command."
+    readme, ci = (ROOT/'README.md').read_text(), (ROOT/'.ci'/'run').read_text()
+    assert 'make test' in readme and 'make test' in ci.splitlines()[-1]
