@@ -40,5 +40,4 @@ export: $(STAMP)
 #   make run-nbs NBS="nbs/00_core.ipynb nbs/index.ipynb"
 NBS ?= $(wildcard nbs/*.ipynb)
 run-nbs: $(STAMP)
-	for nb in $(NBS); do PLOTLY_RENDERER=plotly_mimetype $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 $$nb || exit 1; done
-	$(BIN)/nbdev_clean
+	for nb in $(NBS); do PLOTLY_RENDERER=plotly_mimetype $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 $$nb && $(BIN)/nbdev_clean --fname $$nb || exit 1; done
