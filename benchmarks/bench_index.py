@@ -1,0 +1,130 @@
+"""Benchmark of the gallery index (`mao_nb.index.GalleryIndex`) on the CPU.
+
+For each data kind (uniformly random unit vectors, and clustered ones from a mixture of Gaussians)
+and each gallery size, it measures:
+- flat (exact IndexFlatIP): build time, search throughput (one batch of `--queries` queries, top `--k`),
+  memory per image (4 * dim bytes);
+- IVF-PQ (IndexIVFPQ, inner product): training time (on a sample of `--train-size` vectors), add time,
+  serialized bytes per image, and for each `--nprobe`: throughput and recall@k against the flat index
+  (the fraction of the exact top-k images that IVF-PQ also returns).
+
+Random vectors are the worst case for IVF-PQ (in 768-d all similarities concentrate near 0, the true
+neighbours barely stand out); the clustered data is a rough stand-in for real embeddings.
+
+Usage (from the repository root):
+    .venv/bin/python benchmarks/bench_index.py --sizes 100000 1000000 --dim 768 --out benchmarks/results/index.json
+"""
+from __future__ import annotations
+import argparse, gc, json, os, platform, sys, time
+from pathlib import Path
+
+import numpy as np
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--sizes', type=int, nargs='+', default=[100_000, 1_000_000], help='gallery sizes (vectors)')
+    p.add_argument('--dim', type=int, default=768, help='vector dimension')
+    p.add_argument('--queries', type=int, default=1000, help='queries per search batch')
+    p.add_argument('--k', type=int, default=10, help='results per query')
+    p.add_argument('--data', nargs='+', default=['random', 'clustered'], choices=['random', 'clustered'], help='data kinds')
+    p.add_argument('--points-per-cluster', type=int, default=50, help='clustered data: gallery vectors per mixture component')
+    p.add_argument('--noise', type=float, default=0.6, help='clustered data: noise norm relative to the unit centre')
+    p.add_argument('--nlist', type=int, nargs='+', default=[1024], help='IVF lists; one value, or one per size')
+    p.add_argument('--m', type=int, default=64, help='PQ sub-quantisers (bytes per code with 8 bits)')
+    p.add_argument('--nbits', type=int, default=8, help='bits per PQ sub-quantiser')
+    p.add_argument('--nprobe', type=int, nargs='+', default=[16, 64], help='IVF lists probed per query')
+    p.add_argument('--train-size', type=int, default=50_000, help='IVF-PQ training sample')
+    p.add_argument('--threads', type=int, default=1, help='FAISS OpenMP threads (1 is fastest on a shared 2-core machine)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--out', default='benchmarks/results/index.json', help='JSON results (written atomically)')
+    return p.parse_args(argv)
+
+
+def log(*a):
+    print(f'[{time.strftime("%H:%M:%S")}]', *a, flush=True)
+
+
+def make_data(kind: str, n: int, dim: int, n_queries: int, args, seed: int):
+    from mao_nb.index import random_unit_vectors, clustered_unit_vectors
+    if kind == 'random':
+        return random_unit_vectors(n, dim, seed=seed), random_unit_vectors(n_queries, dim, seed=seed + 1)
+    g, centres = clustered_unit_vectors(n, dim, n_clusters=max(1, n // args.points_per_cluster), noise=args.noise, seed=seed)
+    q, _ = clustered_unit_vectors(n_queries, dim, noise=args.noise, centres=centres, seed=seed + 1)
+    return g, q
+
+
+def timed(f):
+    t = time.perf_counter(); r = f(); return r, time.perf_counter() - t
+
+
+def bench_one(kind: str, n: int, nlist: int, args) -> list[dict]:
+    import faiss
+    from mao_nb.index import GalleryIndex, recall_at_k_vs_flat
+    rows = []
+    (g, q), t_gen = timed(lambda: make_data(kind, n, args.dim, args.queries, args, args.seed))
+    ids = [str(i) for i in range(n)]
+    log(f'{kind} n={n:,}: data in {t_gen:.1f}s')
+    # exact
+    flat, t_build = timed(lambda: GalleryIndex.build(g, ids, kind='flat', use_gpu=False))
+    (_, truth), t_search = timed(lambda: flat.search(q, args.k))
+    rows.append(dict(data=kind, n=n, dim=args.dim, index='flat', params={}, build_s=round(t_build, 2), train_s=0.0,
+                     add_s=round(t_build, 2), search_s=round(t_search, 3), qps=round(args.queries / t_search, 1),
+                     recall_at_k=1.0, bytes_per_vector=4 * args.dim))
+    log(f'  flat: build {t_build:.1f}s, search {args.queries} queries {t_search:.2f}s ({args.queries / t_search:,.0f} q/s)')
+    del flat; gc.collect()
+    # IVF-PQ
+    pq = GalleryIndex(args.dim, 'ivfpq', nlist=nlist, m=args.m, nbits=args.nbits, nprobe=args.nprobe[0], use_gpu=False)
+    _, t_train = timed(lambda: pq.train(g, max_n=args.train_size, seed=args.seed))
+    _, t_add = timed(lambda: pq.add(g, ids))
+    nbytes = faiss.serialize_index(pq.index).nbytes
+    log(f'  ivfpq nlist={nlist} m={args.m}: train {t_train:.1f}s on {min(n, args.train_size):,}, add {t_add:.1f}s, {nbytes / n:.1f} bytes/vector')
+    for nprobe in args.nprobe:
+        pq.nprobe = nprobe
+        pq.search(q[:10], args.k)  # warm-up
+        t_s = min(timed(lambda: pq.search(q, args.k))[1] for _ in range(2))
+        rec = recall_at_k_vs_flat(pq, truth, q, args.k)
+        rows.append(dict(data=kind, n=n, dim=args.dim, index='ivfpq', params=dict(nlist=nlist, m=args.m, nbits=args.nbits, nprobe=nprobe),
+                         build_s=round(t_train + t_add, 2), train_s=round(t_train, 2), add_s=round(t_add, 2), train_n=min(n, args.train_size),
+                         search_s=round(t_s, 3), qps=round(args.queries / t_s, 1), recall_at_k=round(rec, 4),
+                         bytes_per_vector=round(nbytes / n, 1)))
+        log(f'    nprobe={nprobe}: search {t_s:.3f}s ({args.queries / t_s:,.0f} q/s), recall@{args.k} vs flat {rec:.3f}')
+    del pq, g, q; gc.collect()
+    return rows
+
+
+def table(rows: list[dict], k: int) -> str:
+    head = ['data', 'n', 'index', 'nlist', 'm', 'nprobe', 'build s', 'train s', 'add s', 'q/s', f'recall@{k}', 'bytes/vec']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for r in rows:
+        p = r['params']
+        vals = [r['data'], f"{r['n']:,}", r['index'], p.get('nlist', ''), p.get('m', ''), p.get('nprobe', ''), f"{r['build_s']:.1f}",
+                f"{r['train_s']:.1f}", f"{r['add_s']:.1f}", f"{r['qps']:,.0f}", f"{r['recall_at_k']:.3f}", f"{r['bytes_per_vector']:,.0f}"]
+        lines.append('| ' + ' | '.join(str(v) for v in vals) + ' |')
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import faiss
+    from mao_nb.core import write_json
+    faiss.omp_set_num_threads(args.threads)
+    if len(args.nlist) not in (1, len(args.sizes)): sys.exit(f'--nlist takes one value or one per size ({len(args.sizes)}), got {args.nlist}')
+    nlists = args.nlist * len(args.sizes) if len(args.nlist) == 1 else args.nlist
+    env = dict(python=platform.python_version(), faiss=faiss.__version__, numpy=np.__version__, cpu_count=os.cpu_count(),
+               omp_threads=faiss.omp_get_max_threads(), machine=platform.machine(), load_avg_start=[round(v, 2) for v in os.getloadavg()])
+    log(f'env: {env}')
+    rows, t0 = [], time.perf_counter()
+    for n, nlist in zip(args.sizes, nlists):
+        for kind in args.data:
+            rows += bench_one(kind, n, nlist, args)
+            out = dict(args=vars(args), env=env, rows=rows, total_s=round(time.perf_counter() - t0, 1))
+            write_json(args.out, out)  # atomic; rewritten after each size so that a long run leaves partial results
+    env['load_avg_end'] = [round(v, 2) for v in os.getloadavg()]
+    write_json(args.out, dict(args=vars(args), env=env, rows=rows, total_s=round(time.perf_counter() - t0, 1)))
+    print(table(rows, args.k))
+    log(f'total {time.perf_counter() - t0:.0f}s; results in {args.out}')
+
+
+if __name__ == '__main__':
+    main()
