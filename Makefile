@@ -13,9 +13,14 @@ export PYTHONHASHSEED := 0
 
 .PHONY: setup demo test test-all docs export run-nbs
 
-$(STAMP): settings.ini setup.py
+$(STAMP): settings.ini setup.py Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[cpu,dev]"
+	@# the LeGrad reference for tests/test_legrad_reference.py: legrad-torch pins open-clip-torch<=2.23.0 and would
+	@# otherwise pull its own torch; --no-deps keeps our pinned torch (its imports: timm, einops, ftfy, matplotlib, cv2)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps legrad-torch==1.1 open-clip-torch==2.23.0 timm==1.0.31 einops==0.8.2 ftfy==6.3.1
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check matplotlib==3.11.2 opencv-python-headless==5.0.0.93
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || echo "chromium not installed: the docs browser test (tests/test_docs_site.py) will be skipped"
 	@touch $(STAMP)
 
 setup: $(STAMP)
