@@ -56,3 +56,21 @@ def test_ci_runs_the_readme_test_command():
     "`.ci/run` calls exactly the README's test command."
     readme, ci = (ROOT/'README.md').read_text(), (ROOT/'.ci'/'run').read_text()
     assert 'make test' in readme and 'make test' in ci.splitlines()[-1]
+
+
+def test_import_cells_hold_only_imports():
+    """nbdev's docs build (Quarto's and ours) executes every non-exported cell that contains an import,
+    out of context: such a cell must hold imports only, or the docs fail with a NameError."""
+    import ast, json, re
+    from conftest import notebooks
+    bad = []
+    for p in notebooks():
+        for i, c in enumerate(json.loads(p.read_text())['cells']):
+            src = ''.join(c['source'])
+            if c['cell_type'] != 'code' or re.search(r'^\s*#\|\s*(export|exports|exporti)\b', src, re.M): continue
+            try: tree = ast.parse(src)
+            except SyntaxError: continue
+            if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(tree)) and \
+               not all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body):
+                bad.append(f'{p.name} cell {i}: {src.splitlines()[0][:60]}')
+    assert not bad, 'cells mixing imports with other code (move the imports to their own cell):\n' + '\n'.join(bad)
