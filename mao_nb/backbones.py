@@ -332,11 +332,14 @@ def load_backbone(
     if hasattr(cfg, 'vision_config'):  # a full CLIP / SigLIP checkpoint: load its vision tower (and CLIP's projection)
         kw['config'] = cfg.vision_config
         if hasattr(cfg, 'projection_dim'): kw['config'].projection_dim = cfg.projection_dim
-    verbosity = T.logging.get_verbosity()
+    verbosity, bars = T.logging.get_verbosity(), T.utils.logging.is_progress_bar_enabled()
     if kw: T.logging.set_verbosity_error()  # the text tower's weights are left out on purpose: no report about them
+    if local: T.utils.logging.disable_progress_bar()  # a local folder loads in a blink: no 'Loading weights' bar
     try: model = getattr(T, cls_name).from_pretrained(name_or_path, dtype=dtype, attn_implementation=attn_implementation,
                                                       local_files_only=local_files_only, **kw)
-    finally: T.logging.set_verbosity(verbosity)
+    finally:
+        T.logging.set_verbosity(verbosity)
+        if bars: T.utils.logging.enable_progress_bar()
     pre = _read_preprocessor(name_or_path, local)
     bb = Backbone(model, family, image_size=image_size or pre.get('image_size'), mean=pre.get('image_mean'), std=pre.get('image_std'))
     return bb.to(default_device() if device is None else device)
