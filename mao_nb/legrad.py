@@ -90,6 +90,8 @@ def plot_maps(images: list, # [H, W, 3] uint8 images
               size: int=180, # pixels per panel
              ):
     "A row of images with their LeGrad maps overlaid (plotly figure)."
+    from plotly.subplots import make_subplots
+    from mao_nb.data import image_trace
     n = len(images)
     fig = make_subplots(1, n, subplot_titles=titles, horizontal_spacing=0.02)
     for k, (img, m) in enumerate(zip(images, maps)):
