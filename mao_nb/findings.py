@@ -12,9 +12,10 @@ from .data import SoIRDataset
 from .haystack import get_config, benchmark_instances, render_scene, make_query
 from .pipeline import PipelineConfig, decompose, evaluate_method
 from .stage_a import query_vectors
+from .stage_b import StageBConfig
 
 # %% auto #0
-__all__ = ['KNOBS', 'sweep_dataset', 'run_sweep', 'plot_sweep']
+__all__ = ['KNOBS', 'sweep_dataset', 'run_sweep', 'plot_sweep', 'stage_b_sweep', 'plot_stage_b_sweep']
 
 # %% ../nbs/17_findings.ipynb #aa6113d6
 KNOBS = {'area': 'relative object area', 'clutter': 'objects per scene', 'resolution': 'image side (px)'}
@@ -71,4 +72,41 @@ def plot_sweep(results: dict, # from `run_sweep`
     fig = go.Figure([go.Scatter(x=xs, y=[100 * results[x][m][metric] for x in xs], mode='lines+markers', name=m) for m in methods])
     fig.update_layout(xaxis_title=KNOBS[knob], yaxis_title=f'{metric} (%)', yaxis_range=[0, 102], width=560, height=360,
                       title=f'{metric} against {KNOBS[knob]}', xaxis_type='log' if log_x else None)
+    return fig
+
+# %% ../nbs/17_findings.ipynb #6f82e0f5
+def stage_b_sweep(backbone, # the backbone (load it with eager attention for speed)
+                  ds: SoIRDataset, # queries and gallery
+                  alphas: tuple=(0.03, 0.1, 0.3, 1.0), # regulariser weights
+                  init_norms: tuple=(None, 1.0), # starting lengths (None: the crops' raw embedding norm, the default)
+                  objects: PipelineConfig|None=None, # object source (default: ORACLE boxes and masks)
+                  base: StageBConfig|None=None, # the other Stage B settings (default: the paper's)
+                  per_crop: bool=True, # also the k-vectors-per-image references: every crop's embedding, raw and Stage-B-optimised
+                  progress: bool=True) -> dict: # reference name or (init_norm, alpha) -> metrics
+    "mAP of MaO for every (init_norm, alpha), with the global and average descriptors (and per-crop vectors) as references."
+    cfg = objects or PipelineConfig(detector='oracle', masker='oracle'); base = base or cfg.stage_b
+    recs = decompose(ds.gallery, cfg, progress=False); qv = query_vectors(backbone, ds.queries, cfg.margin)
+    ev = lambda m, sb=base: evaluate_method(backbone, ds, m, recs, replace(cfg, stage_b=sb), query_vecs=qv, progress=False)
+    out = {m: ev(m) for m in ('global', 'average')}
+    if per_crop: out['crops, raw (k/image)'] = ev('per_crop', replace(base, iters=0)); out['crops, optimised (k/image)'] = ev('per_crop')
+    grid = [(n, a) for n in init_norms for a in alphas]
+    for n, a in tqdm(grid, desc='Stage B sweep', disable=not progress):
+        out[(n, a)] = ev('mao', replace(base, alpha=a, init_norm=n))
+    return out
+
+def plot_stage_b_sweep(results: dict, # from `stage_b_sweep`
+                       title: str='', # figure title
+                       metric: str='mAP'):
+    "MaO's metric (%) against alpha, one line per starting length; horizontal lines: the references."
+    import plotly.graph_objects as go
+    keys = [k for k in results if isinstance(k, tuple)]; norms = list(dict.fromkeys(n for n, _ in keys))
+    fig = go.Figure()
+    for n in norms:
+        ks = [k for k in keys if k[0] == n]
+        fig.add_trace(go.Scatter(x=[a for _, a in ks], y=[100 * results[k][metric] for k in ks], mode='lines+markers',
+                                 name=f"MaO, start at {'raw norm (default)' if n is None else f'norm {n:g}'}"))
+    for m, dash in zip([k for k in results if not isinstance(k, tuple)], ('dot', 'dash', 'dashdot', 'longdash', 'longdashdot')):
+        fig.add_hline(y=100 * results[m][metric], line_dash=dash, line_color='grey', annotation_text=m, annotation_position='top left')
+    fig.update_layout(xaxis_type='log', xaxis_title='alpha (regulariser weight)', yaxis_title=f'{metric} (%)', width=600, height=380,
+                      title=title or f'MaO {metric} against alpha')
     return fig

@@ -34,6 +34,7 @@ class StageBConfig:
     margin: float = 0.2 # crop margin around each object (see `mao_nb.crops.crop_boxes`)
     max_objects: int = 512 # object crops per optimisation batch (memory bound; does not change results)
     weight_decay: float = 0.0 # AdamW weight decay on v (the regulariser already anchors v)
+    init_norm: float|None = None # length of the free vector at the start (its direction: the normalised mean). AdamW moves every coordinate by ~lr per step, so this sets the step size relative to v. None: the crops' raw (unnormalised) embedding norm, the scale the authors' code starts from
 
 StageBConfig()
 
@@ -103,6 +104,15 @@ def soft_iou(maps: torch.Tensor, # [N, H, W] in [0, 1]
     return inter / (maps.flatten(1).sum(1) + masks.flatten(1).sum(1) - inter).clamp_min(1e-12)
 
 # %% ../nbs/11_stage_b.ipynb #d1554210
+@torch.no_grad()
+def _start_norm(backbone: Backbone, last: torch.Tensor, # [N, T, C] the last block's output for the N crops
+                group: torch.Tensor, n_images: int, init_norm: float|None) -> torch.Tensor: # [G] starting length of each image's vector
+    "`init_norm`, or (None) the mean raw embedding norm of each image's crops."
+    if init_norm is not None: return torch.full((n_images,), float(init_norm), device=last.device)
+    raw = backbone.pool(last, normalize=False).float().norm(dim=-1)                        # [N]
+    tot = torch.zeros(n_images, device=raw.device).index_add_(0, group, raw)
+    return tot / torch.bincount(group, minlength=n_images).clamp_min(1)
+
 def optimise_vectors(
     backbone: Backbone, # the frozen backbone
     cache: LegradCache, # [N crops] from `encode_objects`
@@ -117,11 +127,11 @@ def optimise_vectors(
     dev = backbone.device; group = group.to(dev); masks = masks.to(dev, torch.float32); emb = emb.to(dev, torch.float32)
     sum_emb = torch.zeros(n_images, emb.shape[1], device=dev).index_add_(0, group, emb)  # [G, D]  sum_i v_i
     V0 = F.normalize(sum_emb, dim=-1) if init is None else F.normalize(init.to(dev, torch.float32), dim=-1)
-    V = V0.clone().requires_grad_(True)
-    opt = torch.optim.AdamW([V], lr=cfg.lr, weight_decay=cfg.weight_decay)
-    hist = {'loss': [], 'soft_iou': []}
     with torch.enable_grad():  # the explained blocks, run once: their outputs do not depend on v
         outs, attns = backbone.run_blocks(cache.hidden.detach().requires_grad_(True), cache.start)
+    V = (V0 * _start_norm(backbone, outs[-1], group, n_images, cfg.init_norm)[:, None]).requires_grad_(True)  # [G, D]
+    opt = torch.optim.AdamW([V], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    hist = {'loss': [], 'soft_iou': []}
     for _ in range(cfg.iters):
         v = F.normalize(V, dim=-1)                                   # [G, D]
         maps = legrad_maps(backbone, outs, attns, v[group])          # [N, S, S], differentiable w.r.t. v
