@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup demo test test-all docs export run-nbs
+.PHONY: setup demo test test-all docs export run-nbs gpu-wheels
 
 $(STAMP): settings.ini setup.py Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,3 +46,12 @@ export: $(STAMP)
 NBS ?= $(wildcard nbs/*.ipynb)
 run-nbs: $(STAMP)
 	for nb in $(NBS); do PLOTLY_RENDERER=plotly_mimetype $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 $$nb && $(BIN)/nbdev_clean --fname $$nb || exit 1; done
+
+# wheels for benchmarks/gpu_check.sh on a GPU machine that has torch (Python 3.12, x86-64) but cannot download:
+# the project's pure-Python needs and faiss-cpu, without what that machine already has (about 40 MB)
+WHL_PLATFORMS := --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
+gpu-wheels: $(STAMP)
+	rm -rf .whl && $(BIN)/python -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp $(WHL_PLATFORMS) -d .whl \
+	  "nbdev==2.4.14" "fastcore>=1.12.3,<1.13" "execnb<0.2" "ghapi<1.1" "fastgit<0.1" plotly==7.1.0 faiss-cpu==1.15.1 segment-anything
+	cd .whl && rm -f numpy-* packaging-* pygments-* pyyaml-* PyYAML-* setuptools-* six-* typing_extensions-* wheel-* psutil-* build-* pyproject_hooks-*
+	du -sh .whl

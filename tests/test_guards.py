@@ -74,3 +74,15 @@ def test_import_cells_hold_only_imports():
                not all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body):
                 bad.append(f'{p.name} cell {i}: {src.splitlines()[0][:60]}')
     assert not bad, 'cells mixing imports with other code (move the imports to their own cell):\n' + '\n'.join(bad)
+
+
+def test_gpu_check_script_matches_the_notebooks():
+    "benchmarks/gpu_check.sh parses, and every notebook it runs with --flags gpu exists and has a `gpu` cell."
+    import re
+    script = ROOT/'benchmarks'/'gpu_check.sh'
+    r = subprocess.run(['bash', '-n', str(script)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    names = re.search(r'for nb in ([\w ]+); do', script.read_text()).group(1).split()
+    assert names, 'gpu_check.sh names no notebook'
+    flagged = sorted(p.stem for p in (ROOT/'nbs').glob('*.ipynb') if '#| gpu' in p.read_text())
+    assert sorted(names) == flagged, f'gpu_check.sh runs {sorted(names)}, but the notebooks with gpu cells are {flagged}'

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Every GPU check and benchmark of mao_nb, in one run, for a GPU machine (e.g. the device machine).
+#
+# That machine has torch, transformers, peft, scipy, scikit-image, tqdm and pillow, but not the project's
+# other packages, and it cannot download: prepare them here first with `make gpu-wheels` (pure-Python
+# wheels and faiss-cpu into .whl/, about 40 MB), carry `.whl`, and run from the repository root:
+#
+#     bash benchmarks/gpu_check.sh            # results under $OUT (or benchmarks/results/gpu)
+#
+# Steps (each bounded by `timeout`, a failed step does not stop the others; the exit status counts failures):
+#   1. environment: nvidia-smi, torch and CUDA versions;
+#   2. Stage B speed: benchmarks/bench_stage_b.py --skip-cpu (ViT-B-sized DINOv2 from a config, fp32 and bf16,
+#      batched vs one image at a time, ratio to the paper's 0.03 s/object);
+#   3. the notebook cells flagged `gpu` (fp16/bf16 embeddings, LeGrad on CUDA vs the CPU, the FAISS index),
+#      through nbdev_test --flags gpu.
+# faiss-gpu (135 MB) is too large to carry to the device machine: there the index runs on faiss-cpu, and
+# the FAISS-on-GPU path is checked only where faiss-gpu is installed (pip install -e ".[gpu,dev]").
+set -u
+OUT=${OUT:-benchmarks/results/gpu}; mkdir -p "$OUT"
+PY=${PY:-python3}
+export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH="$PYTHONPATH:/tmp/site" PATH="/tmp/site/bin:$PATH" || { echo "gpu_check: installing .whl failed"; exit 2; }
+fi
+fail=0
+step() { # step NAME SECONDS COMMAND...: run, log to $OUT/NAME.log, count failures
+  local name=$1 secs=$2; shift 2; echo "== $name"; local t0=$SECONDS
+  timeout "$secs" "$@" > "$OUT/$name.log" 2>&1; local rc=$?
+  tail -n 25 "$OUT/$name.log"; echo "== $name: exit $rc in $((SECONDS - t0)) s"; [ $rc -eq 0 ] || fail=$((fail + 1))
+}
+step env 60 bash -c "nvidia-smi -L; $PY -c 'import torch, transformers; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"available\", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else \"\"); print(\"transformers\", transformers.__version__); assert torch.cuda.is_available(), \"no CUDA device: the GPU figures below are not GPU figures\"'"
+step stage_b 300 $PY benchmarks/bench_stage_b.py --skip-cpu --out "$OUT/stage_b.json"
+for nb in 04_backbones 09_legrad 12_search_index; do
+  step "nb_$nb" 240 $PY -m nbdev.test --path "nbs/$nb.ipynb" --flags gpu --do_print
+done
+echo "gpu_check: $fail failed step(s); logs and JSON in $OUT"
+exit $fail
