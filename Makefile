@@ -44,7 +44,8 @@ export: $(STAMP)
 # execute notebooks in place so that their outputs (figures included) are saved for the docs:
 #   make run-nbs NBS="nbs/00_core.ipynb nbs/index.ipynb"
 # (nbs/14a_explorer.ipynb stalls under nbconvert on its ipywidgets Output; execute it with execnb instead:
-#   cd nbs && PLOTLY_RENDERER=plotly_mimetype ../.venv/bin/exec_nb 14a_explorer.ipynb --dest 14a_explorer.ipynb, then nbdev_clean)
+#   cd nbs && PLOTLY_RENDERER=plotly_mimetype ../.venv/bin/exec_nb 14a_explorer.ipynb --dest 14a_explorer.ipynb, then
+#   join back into strings the plotly 'source' fields that exec_nb splits into lists (execnb cannot read them back), then nbdev_clean)
 NBS ?= $(wildcard nbs/*.ipynb)
 run-nbs: $(STAMP)
 	for nb in $(NBS); do PLOTLY_RENDERER=plotly_mimetype $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 $$nb && $(BIN)/nbdev_clean --fname $$nb || exit 1; done
