@@ -86,3 +86,14 @@ def test_gpu_check_script_matches_the_notebooks():
     assert names, 'gpu_check.sh names no notebook'
     flagged = sorted(p.stem for p in (ROOT/'nbs').glob('*.ipynb') if '#| gpu' in p.read_text())
     assert sorted(names) == flagged, f'gpu_check.sh runs {sorted(names)}, but the notebooks with gpu cells are {flagged}'
+
+
+def test_notebooks_round_trip_through_execnb(tmp_path):
+    "Every notebook reads and writes back with execnb (nbdev's notebook I/O, which the docs build uses)."
+    from execnb.nbio import read_nb, write_nb
+    bad = []
+    for p in sorted((ROOT/'nbs').rglob('*.ipynb')):
+        if any(part.startswith(('_', '.')) for part in p.relative_to(ROOT/'nbs').parts): continue
+        try: write_nb(read_nb(p), tmp_path/p.name)
+        except Exception as e: bad.append(f'{p.relative_to(ROOT)}: {type(e).__name__}: {e}')
+    assert not bad, 'notebooks nbdev cannot read:\n' + '\n'.join(bad)
