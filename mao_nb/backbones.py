@@ -173,20 +173,20 @@ def _to_chw_list(images) -> list:
     return t.float() / 255 if t.dtype == torch.uint8 else t.float()
 
 @patch
-@torch.no_grad()
 def preprocess(self: Backbone,
                 images, # [H, W, 3] / [B, H, W, 3] uint8, a list of such images, or a [B, 3, H, W] tensor (uint8, or float in 0..1)
                ) -> torch.Tensor: # [B, 3, S, S] normalised, on the model's device and dtype
     "Resize images to the backbone's input size and normalise them."
-    S, dev = self.image_size, self.device
-    def resize(x): # [B, 3, h, w] -> [B, 3, S, S]
-        return x if x.shape[-2:] == (S, S) else F.interpolate(x, size=(S, S), mode='bilinear', antialias=True, align_corners=False)
-    x = _to_chw_list(images)
-    if isinstance(x, list):
-        x = resize(torch.stack([t.to(dev) for t in x])) if len({t.shape for t in x}) == 1 else torch.cat([resize(t.to(dev)[None]) for t in x])
-    else: x = resize(x.to(dev))
-    mean, std = (torch.tensor(v, device=dev).view(1, 3, 1, 1) for v in (self.mean, self.std))
-    return ((x - mean) / std).to(self.dtype)
+    with torch.no_grad():  # (a `with`, not a decorator: the docs name a decorated patch by its inner function)
+        S, dev = self.image_size, self.device
+        def resize(x): # [B, 3, h, w] -> [B, 3, S, S]
+            return x if x.shape[-2:] == (S, S) else F.interpolate(x, size=(S, S), mode='bilinear', antialias=True, align_corners=False)
+        x = _to_chw_list(images)
+        if isinstance(x, list):
+            x = resize(torch.stack([t.to(dev) for t in x])) if len({t.shape for t in x}) == 1 else torch.cat([resize(t.to(dev)[None]) for t in x])
+        else: x = resize(x.to(dev))
+        mean, std = (torch.tensor(v, device=dev).view(1, 3, 1, 1) for v in (self.mean, self.std))
+        return ((x - mean) / std).to(self.dtype)
 
 # %% ../nbs/04_backbones.ipynb #71a9eb61
 @patch
@@ -224,17 +224,20 @@ def pool(self: Backbone,
     return F.normalize(e, dim=-1) if normalize else e
 
 # %% ../nbs/04_backbones.ipynb #7677e4d5
-@patch
 @contextmanager
+def _attention_kernel(bb: Backbone, impl: str):
+    old = bb.attn_implementation
+    if impl != old: bb.model.set_attn_implementation(impl)
+    try: yield bb
+    finally:
+        if impl != old: bb.model.set_attn_implementation(old)
+
+@patch
 def attention(self: Backbone,
                impl: str, # 'eager', 'sdpa', ...: the attention kernel to use inside the `with` block
               ):
     "Use attention kernel `impl` inside a `with` block, then restore the previous one."
-    old = self.attn_implementation
-    if impl != old: self.model.set_attn_implementation(impl)
-    try: yield self
-    finally:
-        if impl != old: self.model.set_attn_implementation(old)
+    return _attention_kernel(self, impl)
 
 # %% ../nbs/04_backbones.ipynb #dc1f6ffb
 @patch
