@@ -140,8 +140,9 @@ def optimise_vectors(
         loss = obj_loss.sum() - cfg.alpha * reg.sum()
         V.grad, = torch.autograd.grad(loss, V, retain_graph=True)    # gradients for v only (never for the frozen weights)
         opt.step()
-        with torch.no_grad():
-            hist['loss'].append(float(loss) / max(n_images, 1)); hist['soft_iou'].append(float(soft_iou(maps, masks).mean()))
+        with torch.no_grad():  # kept on the device: no host sync inside the loop
+            hist['loss'].append(loss.detach() / max(n_images, 1)); hist['soft_iou'].append(soft_iou(maps, masks).mean())
+    hist = {k: torch.stack(v).tolist() if v else [] for k, v in hist.items()}
     return F.normalize(V.detach(), dim=-1), hist
 
 # %% ../nbs/11_stage_b.ipynb #ec975b21
