@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_backbones.ipynb #cf089d6d
 from __future__ import annotations
-import json, os
+import hashlib, json, os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +79,7 @@ class Backbone(nn.Module):
                  image_size: int|None=None, # input side S (None: the config's `image_size`)
                  mean: tuple|None=None, # normalisation mean (None: the family's)
                  std: tuple|None=None, # normalisation std (None: the family's)
+                 name: str|None=None, # a readable name: hub id, folder, 'default' (None: the config's `_name_or_path`, else the class)
                 ):
         super().__init__()
         self.model = model.eval()
@@ -92,6 +93,7 @@ class Backbone(nn.Module):
             raise ValueError(f"image_size {self.image_size} is not a multiple of the patch size {self.patch_size}")
         self.mean, self.std = tuple(float(v) for v in (mean or self.fam.mean)), tuple(float(v) for v in (std or self.fam.std))
         if len(self.mean) != 3 or len(self.std) != 3: raise ValueError(f"mean and std need 3 values (RGB), got {self.mean} and {self.std}")
+        self.name = str(name) if name else (str(getattr(model.config, '_name_or_path', '') or '') or type(model).__name__)
 
     @property
     def tower(self) -> nn.Module: return getattr(self.model, 'vision_model', self.model) # the vision transformer itself
@@ -151,7 +153,7 @@ def backbone_from_config(
         torch.manual_seed(seed)
         model = cls(cfg_cls(**kw))
     model.set_attn_implementation(attn_implementation)
-    return Backbone(model, family).to(device=device or 'cpu', dtype=dtype)
+    return Backbone(model, family, name=f'{family} (random, seed {seed})').to(device=device or 'cpu', dtype=dtype)
 
 # %% ../nbs/04_backbones.ipynb #bc7829b3
 def _to_chw_list(images) -> list:
@@ -292,15 +294,30 @@ def block_embedding(self: Backbone,
 class BackboneLoadError(OSError):
     "A backbone could not be loaded (missing folder, or a hub model that is neither cached nor reachable)."
 
-def _read_preprocessor(name_or_path, local: bool) -> dict:
-    "Input size and normalisation from a model's `preprocessor_config.json`, if it has one."
-    try:
-        if local: p = Path(name_or_path)/'preprocessor_config.json'
-        else:
-            from huggingface_hub import hf_hub_download
-            p = Path(hf_hub_download(str(name_or_path), 'preprocessor_config.json'))
-        d = json.loads(p.read_text())
-    except Exception: return {}
+def _offline(local_files_only: bool=False) -> bool:
+    return local_files_only or os.environ.get('HF_HUB_OFFLINE', '0').lower() in ('1', 'true', 'yes')
+
+def _read_preprocessor(name_or_path, local: bool, local_files_only: bool=False) -> dict:
+    "Input size and normalisation from a model's `preprocessor_config.json`; a ValueError naming the file when it is missing or unreadable."
+    fix = ("save the folder with `Backbone.save`, copy the model's preprocessor_config.json into it, "
+           "or pass image_size= to load_backbone to set the input size yourself")
+    if local:
+        p = Path(name_or_path)/'preprocessor_config.json'
+        if not p.is_file():
+            raise ValueError(f"backbone folder {name_or_path} has no preprocessor_config.json, so the input size and normalisation of its "
+                             f"weights are unknown (the model config's image_size is often not the trained size: DINOv2 says 518, "
+                             f"its processor 224); {fix}")
+    else:
+        from huggingface_hub import hf_hub_download
+        try: p = Path(hf_hub_download(str(name_or_path), 'preprocessor_config.json', local_files_only=local_files_only))
+        except Exception as e:
+            why = ("it is not in the local cache and HF_HUB_OFFLINE is set (or local_files_only=True)" if _offline(local_files_only)
+                   else "it could not be fetched from the Hugging Face hub")
+            raise ValueError(f"preprocessor_config.json of backbone {str(name_or_path)!r} is missing: {why}; {fix} "
+                             f"({type(e).__name__}: {str(e)[:160]})") from e
+    try: d = json.loads(p.read_text())
+    except (OSError, ValueError) as e: raise ValueError(f"{p} is unreadable ({type(e).__name__}: {str(e)[:160]}); {fix}") from e
+    if not isinstance(d, dict): raise ValueError(f"{p} holds a JSON {type(d).__name__}, not an object; {fix}")
     out = {k: tuple(d[k]) for k in ('image_mean', 'image_std') if isinstance(d.get(k), (list, tuple)) and len(d[k]) == 3}
     for key in (('crop_size', 'size') if d.get('do_center_crop', 'crop_size' in d) else ('size',)):
         s = d.get(key)
@@ -314,7 +331,7 @@ def load_backbone(
     dtype: torch.dtype=torch.float32, # parameter dtype (torch.bfloat16 / torch.float16 halve the memory)
     device=None, # where to put it (default: `default_device()`)
     attn_implementation: str='sdpa', # 'sdpa' (fast) or 'eager'; LeGrad switches to eager where it needs to
-    image_size: int|None=None, # input side (None: from the preprocessor config, else the model config)
+    image_size: int|None=None, # input side (None: from the preprocessor config, which must then exist)
     local_files_only: bool=False, # never try the network
 ) -> Backbone: # the loaded backbone, in eval mode
     "Load a DINOv2, CLIP, SigLIP or ViT backbone by hub name or from a local folder."
@@ -322,7 +339,7 @@ def load_backbone(
     p = Path(name_or_path); local = p.is_dir()
     if not local and (p.exists() or str(name_or_path).startswith(('.', '/', '~')) or str(name_or_path).count('/') > 1):
         raise BackboneLoadError(f"backbone folder not found: {name_or_path} (expected a folder written by save_pretrained, or a hub id like 'facebook/dinov2-base')")
-    offline = local_files_only or os.environ.get('HF_HUB_OFFLINE', '0').lower() in ('1', 'true', 'yes')
+    offline = _offline(local_files_only)
     try: cfg = T.AutoConfig.from_pretrained(name_or_path, local_files_only=local_files_only)
     except (OSError, ValueError) as e:
         why = ("the hub is not used (offline: HF_HUB_OFFLINE=1 or local_files_only=True) and it is not in the local cache"
@@ -330,6 +347,10 @@ def load_backbone(
         raise BackboneLoadError(f"could not load backbone {str(name_or_path)!r}: {why}. Download it where there is internet "
                                 f"(e.g. `load_backbone(name).save(folder)`) and pass the folder. ({type(e).__name__}: {str(e)[:200]})") from e
     family = family or detect_family(cfg)
+    try: pre = _read_preprocessor(name_or_path, local, local_files_only)  # before the weights: fail fast
+    except ValueError:
+        if image_size is None: raise
+        pre = {}  # an explicit input size: the family's normalisation
     cls_name = 'Dinov2WithRegistersModel' if getattr(cfg, 'model_type', '') == 'dinov2_with_registers' else FAMILIES[family].model_class
     kw = {}
     if hasattr(cfg, 'vision_config'):  # a full CLIP / SigLIP checkpoint: load its vision tower (and CLIP's projection)
@@ -343,8 +364,8 @@ def load_backbone(
     finally:
         T.logging.set_verbosity(verbosity)
         if bars: T.utils.logging.enable_progress_bar()
-    pre = _read_preprocessor(name_or_path, local)
-    bb = Backbone(model, family, image_size=image_size or pre.get('image_size'), mean=pre.get('image_mean'), std=pre.get('image_std'))
+    bb = Backbone(model, family, image_size=image_size or pre.get('image_size'), mean=pre.get('image_mean'), std=pre.get('image_std'),
+                  name=str(name_or_path))
     return bb.to(default_device() if device is None else device)
 
 @patch
@@ -360,6 +381,22 @@ def save(self: Backbone,
         'do_rescale': True, 'rescale_factor': 1 / 255, 'do_normalize': True,
         'image_mean': list(self.mean), 'image_std': list(self.std)}, indent=1))
     return folder
+
+# %% ../nbs/04_backbones.ipynb #70a80ee5
+@patch
+def fingerprint(self: Backbone,
+                 n: int=16, # hex digits kept
+                ) -> str: # the first `n` hex digits of a SHA-1
+    "Identity of the backbone for cache keys: changes when any weight, buffer or pre-processing setting changes."
+    h = hashlib.sha1(json.dumps(dict(family=self.family, model=type(self.model).__name__, image_size=self.image_size,
+                                     mean=self.mean, std=self.std)).encode())
+    with torch.no_grad():
+        for kind, named in (('param', self.model.named_parameters(remove_duplicate=False)), ('buffer', self.model.named_buffers(remove_duplicate=False))):
+            for k, t in named:
+                t = t.detach()
+                h.update(f'{kind} {k} {t.dtype} {tuple(t.shape)};'.encode())
+                h.update(t.cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()[:n]
 
 # %% ../nbs/04_backbones.ipynb #93825156
 def _open_clip_keys(n_layers: int) -> list:
@@ -409,4 +446,4 @@ def clip_from_open_clip(
     left = sorted(set(own) - set(new) - {k for k in own if k.endswith('position_ids')})
     if left: raise ValueError(f"open_clip state dict does not cover {left[:5]}")
     model.load_state_dict({k: v.to(own[k].dtype).reshape(own[k].shape) for k, v in new.items()}, strict=False)
-    return Backbone(model, 'clip', image_size=image_size, mean=CLIP_MEAN, std=CLIP_STD)
+    return Backbone(model, 'clip', image_size=image_size, mean=CLIP_MEAN, std=CLIP_STD, name='open_clip')

@@ -10,8 +10,9 @@ from pathlib import Path
 from .core import env_report, data_dir, cache_dir, Query, ObjectAnn, image_size
 
 # %% auto #0
-__all__ = ['get_backbone', 'backbone_id', 'default_adapter', 'cmd_demo', 'cmd_index', 'cmd_search', 'load_eval_dataset',
-           'cmd_eval', 'cmd_env', 'cmd_readme', 'cmd_docs', 'cmd_pretrain', 'cmd_stage_a', 'build_parser', 'main']
+__all__ = ['get_backbone', 'backbone_id', 'default_adapter', 'cmd_demo', 'work_folder', 'cmd_index', 'cmd_search',
+           'load_eval_dataset', 'cmd_eval', 'cmd_env', 'cmd_cache', 'cmd_readme', 'cmd_docs', 'cmd_pretrain',
+           'cmd_stage_a', 'build_parser', 'main']
 
 # %% ../nbs/15_cli.ipynb #53c6ea6b
 def get_backbone(spec: str='default', # 'default', a local folder, or a hub name
@@ -71,12 +72,12 @@ def cmd_demo(args) -> int:
     if args.iters: sources = {k: replace(v, stage_b=replace(v.stage_b, iters=args.iters)) for k, v in sources.items()}
     methods = tuple(args.methods.split(',')) if args.methods else METHODS
     work = Path(args.work) if args.work else cache_dir('runs', f'demo-{args.preset}' + (f'-g{args.max_gallery}' if args.max_gallery else ''))
-    res = run_ablation(test, {'zero-shot': bb, 'stage A': ft}, sources, methods, work)
+    res = run_ablation(test, {'zero-shot': bb, 'stage A': ft}, sources, methods, work)  # cached and resumable under `work`
     print(); print(ablation_table(res).markdown); print()
     figs = []
     if 'mao' in methods:
-        recs = decompose(test.gallery, sources['oracle'], work/'objects'/sources['oracle'].fingerprint(), progress=False)
-        vecs = gallery_vectors(ft, recs, 'mao', sources['oracle'], progress=False)
+        recs = decompose(test.gallery, sources['oracle'], work, progress=False)     # both read from the cache the ablation filled
+        vecs = gallery_vectors(ft, recs, 'mao', sources['oracle'], work, progress=False)
         figs = _examples(test, ft, recs, vecs, 'MaO, stage A, oracle objects')
     out = Path(args.out) if args.out else cache_dir('reports')/f'demo-{args.preset}.html'
     write_report(out, res, test, figs, title=f'mao_nb demo: {test.name}',
@@ -86,24 +87,32 @@ def cmd_demo(args) -> int:
     return 0
 
 # %% ../nbs/15_cli.ipynb #7eaf57da
+def work_folder(index: str|Path) -> Path: # the cached work of the index folder `index`: a hidden sibling `.NAME.work`
+    index = Path(index); return index.parent/f'.{index.name}.work'
+
 def cmd_index(args) -> int:
     "Describe every image of a folder with one vector (MaO by default) and save a FAISS index."
     from mao_nb.loaders import load_image_folder
-    from mao_nb.pipeline import PipelineConfig, decompose, gallery_vectors, index_gallery
+    from mao_nb.pipeline import PipelineConfig, decompose, gallery_vectors, index_gallery, vectors_dir, backbone_key, MANIFEST
     from mao_nb.stage_b import StageBConfig
     folder = Path(args.folder)
-    recs = load_image_folder(folder, lenient=args.lenient)
-    print(f'{len(recs)} images in {folder}')
+    if args.masker == 'sam' and not args.sam_checkpoint: raise ValueError("--masker sam needs --sam-checkpoint FILE (a Segment Anything checkpoint)")
+    if args.chunk < 1: raise ValueError(f"--chunk must be at least 1, got {args.chunk}")
+    recs, skips = load_image_folder(folder, lenient=args.lenient, return_skips=True)
+    print(f'{len(recs)} images in {folder}' + (f' ({len(skips)} skipped: {skips!r})' if len(skips) else ''))
     bb = get_backbone(args.backbone, args.adapter)
     cfg = PipelineConfig(detector=args.detector, masker=args.masker, sam_checkpoint=args.sam_checkpoint, sam_model_type=args.sam_model_type,
                          detector_kwargs={'name_or_path': args.owlv2} if args.detector == 'owlv2' and args.owlv2 else {},
-                         stage_b=StageBConfig(iters=args.iters))
-    out = Path(args.index); work = out.parent/f'.{out.name}.work'/cfg.fingerprint(backbone_id(args.backbone, args.adapter), args.method)
-    objs = decompose(recs, cfg, work/'objects') if args.method not in ('global', 'gem') else recs
-    V, own = gallery_vectors(bb, objs, args.method, cfg, work/args.method)
-    meta = {'backbone': backbone_id(args.backbone, args.adapter), 'method': args.method, 'dim': int(V.shape[1]), 'folder': str(folder.resolve())}
+                         stage_b=StageBConfig(iters=args.iters), chunk=args.chunk)
+    out = Path(args.index); work = work_folder(out)  # cached work: reused by key, so a changed folder costs only what changed
+    objs = decompose(recs, cfg, work) if args.method not in ('global', 'gem') else recs
+    V, own = gallery_vectors(bb, objs, args.method, cfg, work)
+    man = json.loads((vectors_dir(work, bb, args.method, cfg)/MANIFEST).read_text())
+    meta = {'backbone': backbone_id(args.backbone, args.adapter), 'backbone_key': backbone_key(bb), 'method': args.method,
+            'config': cfg.fingerprint('vectors', args.method), 'dim': int(V.shape[1]), 'folder': str(folder.resolve())}
     index_gallery(V, own, recs, meta=meta).save(out)
-    print(f'index of {len(recs)} images ({len(V)} vectors of {V.shape[1]} dims, method {args.method}) saved to {out}')
+    print(f'index of {len(recs)} images ({len(V)} vectors of {V.shape[1]} dims, method {args.method}; '
+          f'{man["computed"]} computed, {len(recs) - man["computed"]} reused from {work}) saved to {out}')
     return 0
 
 def _query_record(path: Path, box) -> Query:
@@ -139,7 +148,11 @@ def load_eval_dataset(fmt: str, root: str|None, **kw):
         return load_benchmark(root or 'default')['test']
     if root is None: raise SystemExit(f"--root is required for --format {fmt}")
     if not Path(root).exists(): raise SystemExit(f"--root {root}: no such file or folder")
-    if fmt == 'coco': return loaders.load_coco_soir(root, kw.get('image_root'))
+    if fmt == 'coco':
+        q = kw.get('queries')
+        if q is not None and not Path(q).is_file(): raise ValueError(f"--queries {q}: no such COCO query file")
+        return loaders.load_coco_soir(root, kw.get('image_root'), queries=q or 'largest', query_root=kw.get('query_root'))
+    if kw.get('queries'): raise ValueError(f"--queries is for --format coco, not {fmt}")
     if fmt == 'voxdet': return loaders.load_voxdet_soir(root)
     if fmt == 'permir': return loaders.load_permir(root)
     if fmt in ('instre-xs', 'instre-xxs'): return loaders.load_instre(root, variant=fmt.split('-')[1])
@@ -150,7 +163,9 @@ def cmd_eval(args) -> int:
     from mao_nb.pipeline import PipelineConfig, METHODS, run_ablation, ablation_table
     from mao_nb.stage_b import StageBConfig
     from mao_nb.report import write_report
-    ds = load_eval_dataset(args.format, args.root, image_root=args.image_root)
+    if args.objects and 'sam' in args.objects and not args.sam_checkpoint: raise ValueError("--objects with sam needs --sam-checkpoint FILE")
+    ds = load_eval_dataset(args.format, args.root, image_root=args.image_root, queries=args.queries, query_root=args.query_root)
+    print(f'{ds.name}: {len(ds.gallery)} gallery images, {len(ds.queries)} queries')
     bbs = {args.backbone: get_backbone(args.backbone)}
     if args.adapter: bbs[f'{args.backbone} + stage A'] = get_backbone(args.backbone, args.adapter)
     sb = StageBConfig(iters=args.iters)
@@ -166,6 +181,38 @@ def cmd_eval(args) -> int:
 def cmd_env(args) -> int:
     "Print the environment report: Python, torch, device, FAISS (GPU or CPU)."
     for k, v in env_report().items(): print(f'{k:>17}: {v}')
+    return 0
+
+def _size(n: int) -> str:
+    for u in ('B', 'KiB', 'MiB', 'GiB'):
+        if n < 1024 or u == 'GiB': return f'{n:.0f} {u}' if u == 'B' else f'{n:.1f} {u}'
+        n /= 1024
+
+def _cache_roots(paths: list) -> list:
+    "The roots `mao_nb cache` looks in: the given folders (an index folder means its `.NAME.work`), else the cache's runs."
+    if not paths: return [cache_dir('runs')]
+    out = []
+    for p in map(Path, paths):
+        w = work_folder(p)
+        if w.is_dir(): out.append(w)
+        elif p.is_dir(): out.append(p)
+        else: raise ValueError(f"{p}: neither a cache folder nor an index folder with cached work")
+    return out
+
+def cmd_cache(args) -> int:
+    "List the cached work folders with their sizes, or prune what no recent run uses."
+    from mao_nb.pipeline import cache_summary, prune_cache
+    roots = _cache_roots(args.paths)
+    if args.action == 'list':
+        rows = cache_summary(roots)
+        for s in rows:
+            used = time.strftime('%Y-%m-%d %H:%M', time.localtime(s['last_used'])) if s['last_used'] else 'never'
+            print(f"{_size(s['bytes']):>10}  stale {_size(s['stale_bytes']):>10}  last used {used}  {s['state']:<10}  {s['path']}")
+        print(f"{len(rows)} work folders, {_size(sum(s['bytes'] for s in rows))} in all, {_size(sum(s['stale_bytes'] for s in rows))} stale, under "
+              + ', '.join(map(str, roots)))
+    else:
+        n = prune_cache(roots, args.older_than, args.dry_run)
+        print(f"{'would free' if args.dry_run else 'freed'} {_size(n)} under " + ', '.join(map(str, roots)))
     return 0
 
 def cmd_readme(args) -> int:
@@ -224,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--sam-checkpoint', default=None, help='Segment Anything checkpoint file (for --masker sam)')
     s.add_argument('--sam-model-type', default='vit_h', choices=['vit_b', 'vit_l', 'vit_h'])
     s.add_argument('--iters', type=int, default=80, help='Stage B iterations')
-    s.add_argument('--lenient', action='store_true', help='skip unreadable images (counted) instead of stopping')
+    s.add_argument('--lenient', action='store_true', help='skip unreadable or truncated images (decoded to check; counted) instead of stopping')
+    s.add_argument('--chunk', type=int, default=32, help='images per unit of cached work (default 32)')
     s.set_defaults(func=cmd_index)
     s = sub.add_parser('search', help='find the indexed images that contain a query object',
                        description='Embed each query image (the object in --box, or the whole image) and print its top-k gallery images.')
@@ -237,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--format', default='haystack', choices=['haystack', 'coco', 'voxdet', 'permir', 'instre-xs', 'instre-xxs'])
     s.add_argument('--root', default=None, help='benchmark root folder (coco: the annotation json); haystack: the preset name')
     s.add_argument('--image-root', default=None, help='coco: folder of the images')
+    s.add_argument('--queries', default=None, help="coco: a COCO json of your own query images, one annotation each (default: the largest view of each instance, taken out of the gallery)")
+    s.add_argument('--query-root', default=None, help='coco: folder of the query images (default: the query json\'s folder)')
     bb_args(s)
     s.add_argument('--methods', default=None, help='comma-separated methods (default: all)')
     s.add_argument('--objects', default='oracle,offline+colour', help="comma-separated object sources: oracle, offline+colour, owlv2+sam, ...")
@@ -247,6 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--dest', default=None); s.set_defaults(func=cmd_pretrain)
     s = sub.add_parser('stage-a', help='retrain the shipped Stage A adapter data/mao_vit_stage_a')
     s.add_argument('--out', default=None); s.add_argument('--preset', default='default'); s.set_defaults(func=cmd_stage_a)
+    s = sub.add_parser('cache', help='list the cached work (sizes, last use) or prune what no recent run uses',
+                       description='Cached work lives in data/cache/runs (demo, eval) and beside each index (.NAME.work). `list` shows every work '
+                                   'folder; `prune` removes stale chunks, folders of an older format, and with --older-than the folders unused for DAYS.')
+    s.add_argument('action', choices=['list', 'prune']); s.add_argument('paths', nargs='*', help='cache folders or index folders (default: the cache\'s runs)')
+    s.add_argument('--older-than', type=float, default=None, metavar='DAYS', help='prune: also remove work folders unused for DAYS days')
+    s.add_argument('--dry-run', action='store_true', help='prune: only say how much would be freed')
+    s.set_defaults(func=cmd_cache)
     s = sub.add_parser('env', help='print versions and the compute device'); s.set_defaults(func=cmd_env)
     s = sub.add_parser('readme', help='regenerate README.md from nbs/index.ipynb'); s.set_defaults(func=cmd_readme)
     s = sub.add_parser('docs', help='build the documentation site into _docs/ (offline unless quarto is installed)')
@@ -260,6 +317,7 @@ def main(argv: list|None=None, # arguments (default: sys.argv[1:])
     "Entry point of the `mao_nb` console script."
     p = build_parser(); args = p.parse_args(argv)
     if not getattr(args, 'func', None): p.print_help(); return 2
+    from PIL import Image
     try: return args.func(args) or 0
-    except (FileNotFoundError, NotADirectoryError, ValueError) as e:  # bad input: one clear line, not a traceback
-        print(f'mao_nb {args.command}: error: {e}', file=sys.stderr); return 1
+    except (ValueError, OSError, Image.DecompressionBombError) as e:  # bad input (files, arguments): one clear line, not a traceback
+        print(f'mao_nb {args.command}: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}', file=sys.stderr); return 1

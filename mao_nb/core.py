@@ -14,8 +14,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
 __all__ = ['default_device', 'set_seed', 'repo_root', 'data_dir', 'cache_dir', 'atomic_write', 'write_json', 'ImageLoadError',
-           'load_image', 'image_size', 'rle_encode', 'rle_decode', 'rle_area', 'mask_to_box', 'box_iou', 'ObjectAnn',
-           'ImageRecord', 'Query', 'env_report']
+           'load_image', 'oriented_hw', 'image_size', 'rle_encode', 'rle_decode', 'rle_decode_window', 'rle_area',
+           'mask_to_box', 'box_iou', 'ObjectAnn', 'ImageRecord', 'Query', 'env_report']
 
 # %% ../nbs/00_core.ipynb #569bb0e6
 def default_device(
@@ -92,6 +92,10 @@ def write_json(path: str|Path, # destination
 class ImageLoadError(ValueError):
     "An image file is missing, unreadable or corrupt."
 
+_BOMB_HINT = "if you trust the file, raise PIL.Image.MAX_IMAGE_PIXELS first (None switches the check off)"
+def _too_large(path, e: Exception) -> str:
+    return f"image {path} is larger than the decompression-bomb limit ({e}); {_BOMB_HINT}"
+
 def _to_uint8_rgb(im: Image.Image) -> np.ndarray:
     if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):  # 16/32-bit grayscale: rescale the real range to 0..255
         a = np.asarray(im, dtype=np.float64)
@@ -118,19 +122,24 @@ def load_image(
             im.load()
             return _to_uint8_rgb(ImageOps.exif_transpose(im))  # phone photos: apply the EXIF orientation
     except UnidentifiedImageError as e: raise ImageLoadError(f"not an image file (unrecognised format): {path}") from e
+    except Image.DecompressionBombError as e: raise ImageLoadError(_too_large(path, e)) from e
     except (OSError, SyntaxError, ValueError) as e: raise ImageLoadError(f"corrupt or truncated image {path}: {e}") from e
 
 # %% ../nbs/00_core.ipynb #54fec290
+def oriented_hw(im: Image.Image, # an opened PIL image
+               ) -> tuple: # (H, W) as `load_image` returns it
+    "Height and width of an opened image after its EXIF orientation: swapped when the photo is rotated by 90 degrees."
+    h, w = im.height, im.width
+    return (w, h) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (h, w)  # the tag `ImageOps.exif_transpose` applies
+
 def image_size(path: str|Path, # an image file
               ) -> tuple: # (H, W) as `load_image` will return it (EXIF orientation applied)
     "Height and width of an image file without decoding its pixels."
     try:
-        with Image.open(path) as im:
-            h, w = im.height, im.width
-            if im.getexif().get(0x0112, 1) in (5, 6, 7, 8): h, w = w, h  # rotated by 90 degrees
-            return (h, w)
+        with Image.open(path) as im: return oriented_hw(im)
     except FileNotFoundError as e: raise ImageLoadError(f"image file not found: {path}") from e
-    except (UnidentifiedImageError, OSError) as e: raise ImageLoadError(f"not a readable image: {path}: {e}") from e
+    except Image.DecompressionBombError as e: raise ImageLoadError(_too_large(path, e)) from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e: raise ImageLoadError(f"not a readable image: {path}: {e}") from e
 
 # %% ../nbs/00_core.ipynb #64a5b4d0
 def _runs(mask: np.ndarray) -> list[int]:
@@ -158,8 +167,10 @@ def _string_to_counts(s: str) -> list[int]:
     while p < len(s):
         x, k, more = 0, 0, True
         while more:
+            if p >= len(s): raise ValueError("RLE counts string ends in the middle of a number")
             c = ord(s[p]) - 48; x |= (c & 0x1f) << (5 * k)
             more = bool(c & 0x20); p += 1; k += 1
+            if k > 13: raise ValueError("RLE counts string holds a number of more than 64 bits")
             if not more and (c & 0x10): x |= -1 << (5 * k)
         if len(counts) > 2: x += counts[-2]
         counts.append(x)
@@ -176,19 +187,56 @@ def rle_encode(
     return {'size': [int(mask.shape[0]), int(mask.shape[1])],
             'counts': _counts_to_string(counts) if compressed else counts}
 
-def rle_decode(
-    rle: dict, # {'size': [H, W], 'counts': str|bytes|list[int]}
-) -> np.ndarray: # [H, W] bool
-    "Decode a COCO RLE (compressed or not) to a boolean mask."
+def _max_mask_pixels() -> int|None: return None if Image.MAX_IMAGE_PIXELS is None else 2 * int(Image.MAX_IMAGE_PIXELS)
+
+def _rle_counts(rle: dict, expect_size: tuple|None=None) -> tuple:
+    "(h, w, counts as int64) of a COCO RLE, with its size checked before anything is allocated."
     try: h, w = (int(v) for v in rle['size']); counts = rle['counts']
     except (KeyError, TypeError, ValueError) as e: raise ValueError(f"not a COCO RLE dict (needs 'size' [H, W] and 'counts'): {rle!r:.80}") from e
-    if isinstance(counts, bytes): counts = counts.decode('ascii')
-    if isinstance(counts, str): counts = _string_to_counts(counts)
-    counts = np.asarray(counts, dtype=np.int64)
-    if (counts < 0).any() or counts.sum() != h * w:
-        raise ValueError(f"RLE counts sum to {int(counts.sum())} but the mask size {h}x{w} needs {h*w}")
+    if h < 0 or w < 0: raise ValueError(f"RLE mask size {h}x{w} is negative")
+    if expect_size is not None and (h, w) != tuple(int(v) for v in expect_size):
+        raise ValueError(f"RLE mask size {(h, w)} differs from the image size {tuple(int(v) for v in expect_size)}")
+    cap = _max_mask_pixels()
+    if cap is not None and h * w > cap:
+        raise ValueError(f"RLE mask size {h}x{w} ({h * w:,} pixels) is larger than the limit of {cap:,} pixels "
+                         f"(2 x PIL.Image.MAX_IMAGE_PIXELS); raise PIL.Image.MAX_IMAGE_PIXELS if the annotation file is trusted")
+    try:
+        if isinstance(counts, bytes): counts = counts.decode('ascii')
+        if isinstance(counts, str): counts = _string_to_counts(counts)
+        counts = np.asarray(counts, dtype=np.int64)
+    except (OverflowError, TypeError, ValueError, UnicodeDecodeError) as e: raise ValueError(f"RLE counts of the {h}x{w} mask are not run lengths: {e}") from e
+    if counts.ndim != 1: raise ValueError(f"RLE counts must be a flat list of run lengths, got shape {counts.shape}")
+    if len(counts) and ((counts < 0).any() or counts.max() > h * w): raise ValueError(f"RLE counts of the {h}x{w} mask hold a negative run or one longer than the mask")
+    if counts.sum() != h * w: raise ValueError(f"RLE counts sum to {int(counts.sum())} but the mask size {h}x{w} needs {h*w}")
+    return h, w, counts
+
+def rle_decode(
+    rle: dict, # {'size': [H, W], 'counts': str|bytes|list[int]}
+    expect_size: tuple|None=None, # (H, W) the mask must have (its image's size); None: any size up to the pixel limit
+) -> np.ndarray: # [H, W] bool
+    "Decode a COCO RLE (compressed or not) to a boolean mask, refusing a size other than `expect_size` or above the pixel limit."
+    h, w, counts = _rle_counts(rle, expect_size)
     vals = np.zeros(len(counts), dtype=bool); vals[1::2] = True
     return np.repeat(vals, counts).reshape((h, w), order='F')
+
+def rle_decode_window(
+    rle: dict, # {'size': [H, W], 'counts': str|bytes|list[int]}
+    window: Sequence[int], # (x0, y0, x1, y1) integer pixels; may reach outside the mask
+    expect_size: tuple|None=None, # (H, W) the mask must have, as in `rle_decode`
+) -> np.ndarray: # [y1 - y0, x1 - x0] bool, False outside the mask
+    "Decode only a window of a COCO RLE, without building the full mask."
+    h, w, counts = _rle_counts(rle, expect_size)
+    x0, y0, x1, y1 = (int(v) for v in window)
+    out = np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), bool)
+    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if cx1 <= cx0 or cy1 <= cy0: return out
+    ends, rows = np.cumsum(counts), np.arange(cy0, cy1, dtype=np.int64)
+    step = max(1, (1 << 18) // len(rows))  # columns per batch: about 256k pixels at a time
+    for c in range(cx0, cx1, step):
+        cols = np.arange(c, min(c + step, cx1), dtype=np.int64)
+        run = np.searchsorted(ends, cols[:, None] * h + rows[None, :], side='right')  # the run holding each pixel (column-major index)
+        out[cy0 - y0:cy1 - y0, c - x0:c - x0 + len(cols)] = (run % 2 == 1).T  # odd runs are the object
+    return out
 
 def rle_area(rle: dict) -> int: # number of foreground pixels
     "Foreground area of an RLE mask without decoding it."
@@ -236,6 +284,19 @@ class ObjectAnn:
         "The decoded full-image mask."
         return None if self.rle is None else rle_decode(self.rle)
 
+    def mask_window(self, window: Sequence[int], # (x0, y0, x1, y1) integer pixels of the image; may reach outside it
+                    size: tuple|None=None, # (H, W) of the image: checked against the RLE, and clips a box-only object
+                   ) -> np.ndarray: # [y1 - y0, x1 - x0] bool, False outside the image (the box filled when there is no mask)
+        "The part of this object's mask inside `window`, without decoding the full-image mask."
+        x0, y0, x1, y1 = (int(v) for v in window)
+        if self.rle is not None: return rle_decode_window(self.rle, (x0, y0, x1, y1), size)
+        out = np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), bool)
+        bx0, by0, bx1, by1 = (int(v) for v in np.round(self.box))
+        bx0, by0 = max(bx0, x0, 0), max(by0, y0, 0); bx1, by1 = min(bx1, x1), min(by1, y1)
+        if size is not None: bx1, by1 = min(bx1, int(size[1])), min(by1, int(size[0]))
+        if bx1 > bx0 and by1 > by0: out[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] = True
+        return out
+
     @property
     def area(self) -> float: # mask area in pixels (box area when there is no mask)
         "Object area in pixels."
@@ -282,9 +343,15 @@ class ImageRecord:
         "Decoded masks of all objects."
         out = np.zeros((len(self.objects), *self.size), bool)
         for i, o in enumerate(self.objects):
-            if o.rle is not None: out[i] = o.mask
+            if o.rle is not None: out[i] = rle_decode(o.rle, self.size)
             else: x0, y0, x1, y1 = np.round(o.box).astype(int); out[i, max(y0,0):y1, max(x0,0):x1] = True
         return out
+    def mask_crops(self, windows, # [K, 4] integer xyxy windows in image pixels, one per object (may reach outside the image)
+                  ) -> list: # K arrays [y1 - y0, x1 - x0] bool (the box filled where an object has no mask)
+        "Each object's mask cut to its own window, decoded one object at a time (never a [K, H, W] array)."
+        windows = np.asarray(windows).reshape(-1, 4)
+        if len(windows) != len(self.objects): raise ValueError(f"ImageRecord {self.image_id!r}: {len(windows)} windows for {len(self.objects)} objects")
+        return [o.mask_window(w, self.size) for o, w in zip(self.objects, windows)]
 
     def to_dict(self) -> dict:
         return dict(image_id=self.image_id, path=None if self.path is None else str(self.path), size=list(self.size),

@@ -14,7 +14,7 @@ from torchvision.ops import roi_align
 from .core import default_device, ImageRecord
 
 # %% auto #0
-__all__ = ['CropTransform', 'crop_boxes', 'crop_objects', 'crop_record']
+__all__ = ['CropTransform', 'crop_boxes', 'crop_objects', 'crop_windows', 'crop_record']
 
 # %% ../nbs/06_crops.ipynb #2047ddfa
 @dataclass
@@ -70,12 +70,13 @@ def crop_boxes(
 def crop_objects(
     image: np.ndarray, # [H, W, 3] uint8 full-resolution image (never resized first)
     boxes, # [K, 4] xyxy object boxes in image pixels
-    masks: np.ndarray|None=None, # [K, H, W] bool object masks, or None
+    masks: np.ndarray|list|None=None, # [K, H, W] bool object masks, or K per-object window masks (with `mask_windows`), or None
     size: int=224, # backbone input side S
     margin: float=0.2, # context around the object, as a fraction of its longer side
     fill: str|tuple='mean', # padding colour outside the image: 'mean' (the image's mean colour) or an RGB tuple
     out_dtype: torch.dtype=torch.uint8, # torch.uint8 (0..255) or torch.float32 (0..1)
     device=None, # where to compute (default: `default_device()`)
+    mask_windows=None, # [K, 4] int xyxy image windows of the per-object `masks` (see `crop_windows`); None: masks are [K, H, W]
 ) -> tuple: # (crops [K, 3, S, S], crop_masks [K, S, S] float in [0, 1] or None, CropTransform)
     "Cut one square crop per object (and its mask) from the full image, in one batched call."
     device = default_device() if device is None else torch.device(device)
@@ -84,7 +85,13 @@ def crop_objects(
     H, W = image.shape[:2]
     tf = crop_boxes(boxes, size, margin)
     K = len(tf)
-    if masks is not None and (np.ndim(masks) != 3 or tuple(np.shape(masks)) != (K, H, W)):
+    if mask_windows is not None:
+        if masks is None: raise ValueError("mask_windows was given without masks")
+        mask_windows = np.asarray(mask_windows, np.int64).reshape(-1, 4)
+        if len(masks) != K or len(mask_windows) != K: raise ValueError(f"{K} boxes, but {len(masks)} window masks and {len(mask_windows)} mask_windows")
+        for k, (m, (x0, y0, x1, y1)) in enumerate(zip(masks, mask_windows)):
+            if np.shape(m) != (y1 - y0, x1 - x0): raise ValueError(f"window mask {k} has shape {list(np.shape(m))}, its window {[x0, y0, x1, y1]} needs {[y1 - y0, x1 - x0]}")
+    elif masks is not None and (np.ndim(masks) != 3 or tuple(np.shape(masks)) != (K, H, W)):
         raise ValueError(f"masks must be [K, H, W] = {[K, H, W]} to match the boxes and image, got shape {list(np.shape(masks))}")
     tf = CropTransform(tf.x0.to(device), tf.y0.to(device), tf.side.to(device), tf.size)
     img = torch.as_tensor(image, device=device).permute(2, 0, 1).float()[None]  # [1, 3, H, W] 0..255
@@ -94,11 +101,28 @@ def crop_objects(
     crops = roi_align(F.pad(img - fillv, (1, 1, 1, 1)), rois, size, 1., sampling_ratio=-1, aligned=True) + fillv  # [K, 3, S, S]
     crops = crops.round().clamp(0, 255).to(torch.uint8) if out_dtype == torch.uint8 else (crops / 255).clamp(0, 1).to(out_dtype)
     cmask = None
-    if masks is not None:
+    if mask_windows is not None:  # one window per object: never a [K, H, W] array
+        cmask = torch.zeros((K, size, size), device=device)
+        for k, (m, win) in enumerate(zip(masks, mask_windows)):
+            mk = F.pad(torch.as_tensor(np.asarray(m), device=device).float()[None, None], (1, 1, 1, 1))
+            off = torch.tensor([0., *win[:2], *win[:2]], device=device) - torch.tensor([0., 1., 1., 1., 1.], device=device)
+            roi = torch.cat([torch.zeros(1, device=device), tf.roi[k]])[None] - off  # the crop's box in padded window pixels
+            cmask[k] = roi_align(mk, roi, size, 1., sampling_ratio=-1, aligned=True)[0, 0].clamp(0, 1)
+    elif masks is not None:
         m = torch.as_tensor(np.asarray(masks), device=device).float()[:, None]  # [K, 1, H, W]
         rois_m = torch.cat([torch.arange(K, device=device, dtype=torch.float32)[:, None], tf.roi + 1], 1)  # crop k reads mask k
         cmask = roi_align(F.pad(m, (1, 1, 1, 1)), rois_m, size, 1., sampling_ratio=-1, aligned=True)[:, 0].clamp(0, 1)  # [K, S, S]
     return crops, cmask, tf
+
+# %% ../nbs/06_crops.ipynb #83c49b0c
+def crop_windows(
+    tf: CropTransform, # the crops (from `crop_boxes`)
+    pad: int=2, # extra pixels on each side (bilinear sampling reads one pixel beyond the square)
+) -> np.ndarray: # [K, 4] int64 xyxy image windows, not clipped to the image
+    "The image window each crop can read: its square, grown by `pad` pixels."
+    x0, y0 = np.floor(tf.x0.cpu().numpy()).astype(np.int64) - pad, np.floor(tf.y0.cpu().numpy()).astype(np.int64) - pad
+    x1 = np.ceil((tf.x0 + tf.side).cpu().numpy()).astype(np.int64) + pad; y1 = np.ceil((tf.y0 + tf.side).cpu().numpy()).astype(np.int64) + pad
+    return np.stack([x0, y0, x1, y1], -1).reshape(-1, 4)
 
 # %% ../nbs/06_crops.ipynb #d30d1283
 def crop_record(
@@ -108,7 +132,8 @@ def crop_record(
     with_masks: bool=True, # also cut the masks
     **kwargs, # passed to `crop_objects`
 ) -> tuple: # (crops [K, 3, S, S], crop_masks [K, S, S] or None, CropTransform)
-    "Crops (and masks) of every object of a record."
+    "Crops (and masks) of every object of a record, decoding each mask only inside its crop window."
     img = rec.load()
-    masks = rec.masks() if (with_masks and rec.objects) else (np.zeros((0, *rec.size), bool) if with_masks else None)
-    return crop_objects(img, rec.boxes, masks, size=size, margin=margin, **kwargs)
+    if not with_masks: return crop_objects(img, rec.boxes, None, size=size, margin=margin, **kwargs)
+    win = crop_windows(crop_boxes(rec.boxes, size, margin))
+    return crop_objects(img, rec.boxes, rec.mask_crops(win), size=size, margin=margin, mask_windows=win, **kwargs)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 # %% auto #0
@@ -166,11 +167,12 @@ class GalleryIndex:
                 f"device={'gpu' if self.on_gpu else 'cpu'}{', meta=' + repr(self.meta) if self.meta else ''})")
 
 # %% ../nbs/12_search_index.ipynb #35d02e18
-def _train(self: GalleryIndex,
-           vectors, # [N, D] a sample of the gallery (all of it for small galleries)
-           max_n: int|None=100_000, # train on at most this many rows, drawn at random
-           seed: int=0, # random seed of the sample
-          ) -> GalleryIndex:
+@patch
+def train(self: GalleryIndex,
+          vectors, # [N, D] a sample of the gallery (all of it for small galleries)
+          max_n: int|None=100_000, # train on at most this many rows, drawn at random
+          seed: int=0, # random seed of the sample
+         ) -> GalleryIndex:
     "Learn the IVF clusters (and PQ codebooks) from a sample of gallery vectors."
     if self.kind == 'flat': return self
     x = check_vectors(vectors, self.dim, 'training vectors', self.normalize)
@@ -188,13 +190,14 @@ def _train(self: GalleryIndex,
     self.index.train(x)
     return self
 
-def _add(self: GalleryIndex,
-         vectors, # [N, D] gallery vectors (normalised here if needed)
-         ids: Sequence, # N gallery image ids (str); repeated ids make a multi-vector index
-         paths: Sequence|dict|None=None, # N image paths (aligned with `ids`) or {id: path}
-         batch_size: int=65536, # rows added per FAISS call
-         progress: bool|None=None, # show a progress bar (None: when there is more than one batch)
-        ) -> GalleryIndex:
+@patch
+def add(self: GalleryIndex,
+        vectors, # [N, D] gallery vectors (normalised here if needed)
+        ids: Sequence, # N gallery image ids (str); repeated ids make a multi-vector index
+        paths: Sequence|dict|None=None, # N image paths (aligned with `ids`) or {id: path}
+        batch_size: int=65536, # rows added per FAISS call
+        progress: bool|None=None, # show a progress bar (None: when there is more than one batch)
+       ) -> GalleryIndex:
     "Add gallery vectors with the image id of each."
     if not self.is_trained: raise GalleryIndexError(f"the {self.kind!r} index is not trained: call .train(vectors) first (or build it with GalleryIndex.build)")
     x = check_vectors(vectors, self.dim, 'vectors', self.normalize)
@@ -215,8 +218,6 @@ def _add(self: GalleryIndex,
     if paths is not None: self.paths.update({i: str(p) for i, p in zip(ids, paths) if p is not None})
     return self
 
-GalleryIndex.train, GalleryIndex.add = _train, _add
-
 # %% ../nbs/12_search_index.ipynb #66323a1c
 def _dedupe_rows(img: np.ndarray, # [Q, K] image row of each hit (-1: no hit), hits sorted best first
                  k: int, # images to keep per query
@@ -229,10 +230,11 @@ def _dedupe_rows(img: np.ndarray, # [Q, K] image row of each hit (-1: no hit), h
     pos = np.argsort(~keep, axis=1, kind='stable')[:, :k]  # kept hits first, in score order
     return pos, np.take_along_axis(keep, pos, 1)
 
-def _search(self: GalleryIndex,
-            queries, # [Q, D] query vectors (or one [D])
-            k: int=10, # images per query
-           ) -> tuple: # (scores [Q, k] float32 best first, ids: Q lists of image ids)
+@patch
+def search(self: GalleryIndex,
+           queries, # [Q, D] query vectors (or one [D])
+           k: int=10, # images per query
+          ) -> tuple: # (scores [Q, k] float32 best first, ids: Q lists of image ids)
     "Top-k gallery images per query, each image once with its best score."
     if self.n_vectors == 0: raise GalleryIndexError("the index is empty: add gallery vectors first")
     if k < 1: raise GalleryIndexError(f"k must be >= 1, got {k}")
@@ -246,11 +248,53 @@ def _search(self: GalleryIndex,
     D = np.where(img >= 0, D, -np.inf).astype(np.float32)
     return D, [[self.image_ids[j] for j in row if j >= 0] for row in img.tolist()]
 
-GalleryIndex.search = _search
+# %% ../nbs/12_search_index.ipynb #639446d4
+def _flat_vectors(index, # a FAISS flat index
+                  on_gpu: bool, # whether it lives on the GPU (then read from one CPU copy)
+                 ) -> tuple: # ([V, D] float32 view of the stored vectors, the CPU index that owns that memory)
+    faiss = _faiss(); cpu = faiss.index_gpu_to_cpu(index) if on_gpu else index
+    flat = faiss.downcast_index(cpu)
+    return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d), cpu
+
+@patch
+def iter_image_scores(self: GalleryIndex,
+                      queries, # [Q, D] query vectors (or one [D])
+                      block: int=256, # queries scored at a time; memory is O(block x n_vectors)
+                     ): # yields (slice of query rows, [b, n_images] float32 scores, columns as `image_ids`; -inf: not returned)
+    "Every gallery image's score (its best vector's) for each block of queries."
+    if self.n_vectors == 0: raise GalleryIndexError("the index is empty: add gallery vectors first")
+    if block < 1: raise GalleryIndexError(f"block must be >= 1, got {block}")
+    q = check_vectors(queries, self.dim, 'queries', self.normalize)
+    G, V, multi = self.n_images, self.n_vectors, self.multi_vector
+    if multi:  # vectors grouped by image, for a per-image maximum with reduceat
+        order = np.argsort(self._vec_img, kind='stable'); starts = np.searchsorted(self._vec_img[order], np.arange(G))
+    if self.kind == 'flat':
+        xb, owner = _flat_vectors(self.index, self.on_gpu)  # `owner` keeps the memory of `xb` alive
+    else:
+        index = self.index
+        if self.on_gpu and V > 2048:  # GPU FAISS returns at most 2048 results per query
+            faiss = _faiss(); index = faiss.index_gpu_to_cpu(self.index); faiss.ParameterSpace().set_index_parameter(index, 'nprobe', self.nprobe)
+        f = int(self._per_image.max())
+    for i in range(0, len(q), block):
+        if self.n_vectors != V: raise GalleryIndexError("vectors were added to the index while its image scores were being read")
+        qb = q[i:i+block]
+        if self.kind == 'flat':
+            s = qb @ xb.T  # [b, V]
+            if multi: s = np.maximum.reduceat(s[:, order], starts, axis=1)
+        else:
+            D, I = index.search(qb, V)
+            img = np.where(I >= 0, self._vec_img[np.maximum(I, 0)], -1)
+            if f > 1:
+                pos, valid = _dedupe_rows(img, G)
+                D, img = np.take_along_axis(D, pos, 1), np.where(valid, np.take_along_axis(img, pos, 1), -1)
+            s = np.full((len(qb), G), -np.inf, np.float32); r, c = np.nonzero(img >= 0); s[r, img[r, c]] = D[r, c]
+            del D, I, img
+        yield slice(i, i + len(qb)), np.ascontiguousarray(s, dtype=np.float32)
 
 # %% ../nbs/12_search_index.ipynb #327d72db
 _FORMAT = 'mao_nb.GalleryIndex'
 
+@patch
 def _meta_dict(self: GalleryIndex) -> dict:
     return dict(format=_FORMAT, version=1, dim=self.dim, kind=self.kind, params=self.params, normalize=self.normalize,
                 meta=self.meta, n_vectors=self.n_vectors, ids=self.ids, paths=self.paths, faiss_version=_faiss().__version__)
@@ -270,9 +314,10 @@ def _swap_in(new: Path, folder: Path):
     except BaseException: os.rename(old, folder); raise
     shutil.rmtree(old, ignore_errors=True)
 
-def _save(self: GalleryIndex,
-          folder: str|Path, # destination folder (created, or atomically replaced)
-         ) -> Path: # the folder
+@patch
+def save(self: GalleryIndex,
+         folder: str|Path, # destination folder (created, or atomically replaced)
+        ) -> Path: # the folder
     "Save as `index.faiss` + `meta.json`, atomically."
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not (folder/'meta.json').exists())):
@@ -287,8 +332,6 @@ def _save(self: GalleryIndex,
         shutil.rmtree(tmp, ignore_errors=True); raise
     return folder
 
-GalleryIndex._meta_dict, GalleryIndex.save = _meta_dict, _save
-
 # %% ../nbs/12_search_index.ipynb #5101348d
 def _check_meta(meta, path: Path) -> dict:
     if not isinstance(meta, dict) or meta.get('format') != _FORMAT: raise GalleryIndexError(f"{path} is not a GalleryIndex meta.json (no format={_FORMAT!r})")
@@ -299,13 +342,13 @@ def _check_meta(meta, path: Path) -> dict:
     if len(meta['ids']) != meta['n_vectors']: raise GalleryIndexError(f"corrupt {path}: {len(meta['ids'])} ids for {meta['n_vectors']} vectors")
     return meta
 
-@classmethod
-def _load(cls,
-          folder: str|Path, # a folder written by `GalleryIndex.save`
-          expect_dim: int|None=None, # raise unless the index holds vectors of this dimension
-          expect_backbone: str|None=None, # raise unless meta['backbone'] is this
-          use_gpu: bool|None=None, # None: GPU when FAISS sees one
-         ) -> GalleryIndex:
+@patch(cls_method=True)
+def load(cls: GalleryIndex,
+         folder: str|Path, # a folder written by `GalleryIndex.save`
+         expect_dim: int|None=None, # raise unless the index holds vectors of this dimension
+         expect_backbone: str|None=None, # raise unless meta['backbone'] is this
+         use_gpu: bool|None=None, # None: GPU when FAISS sees one
+        ) -> GalleryIndex:
     "Load a saved index, checking it against the expected dimension and backbone."
     folder = Path(folder)
     if not folder.exists():
@@ -342,25 +385,21 @@ def _load(cls,
     self._per_image = np.bincount(rows, minlength=self.n_images)
     return self
 
-GalleryIndex.load = _load
-
 # %% ../nbs/12_search_index.ipynb #b6ef6491
-@classmethod
-def _build(cls,
-           vectors, # [N, D] gallery vectors
-           ids: Sequence, # N image ids
-           kind: str='flat', # 'flat', 'ivf' or 'ivfpq'
-           paths: Sequence|dict|None=None, # image paths
-           meta: dict|None=None, # provenance (backbone, dim, method)
-           train_size: int=100_000, # IVF training sample size
-           seed: int=0, # seed of the training sample
-           **params, # nlist, m, nbits, nprobe, normalize, use_gpu
-          ) -> GalleryIndex:
+@patch(cls_method=True)
+def build(cls: GalleryIndex,
+          vectors, # [N, D] gallery vectors
+          ids: Sequence, # N image ids
+          kind: str='flat', # 'flat', 'ivf' or 'ivfpq'
+          paths: Sequence|dict|None=None, # image paths
+          meta: dict|None=None, # provenance (backbone, dim, method)
+          train_size: int=100_000, # IVF training sample size
+          seed: int=0, # seed of the training sample
+          **params, # nlist, m, nbits, nprobe, normalize, use_gpu
+         ) -> GalleryIndex:
     "Create, train (when needed) and fill an index in one call."
     x = _as_matrix(vectors, 'vectors')
     return cls(x.shape[1], kind, meta=meta, **params).train(x, max_n=train_size, seed=seed).add(x, ids, paths)
-
-GalleryIndex.build = _build
 
 # %% ../nbs/12_search_index.ipynb #7a710910
 def recall_at_k_vs_flat(

@@ -4,13 +4,13 @@
 
 # %% ../nbs/03_loaders.ipynb #f3da69f9
 from __future__ import annotations
-import json, re, warnings
+import json, os, re, warnings
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from .core import ImageRecord, Query, ObjectAnn, rle_encode, rle_decode, mask_to_box, write_json, ImageLoadError
+from .core import ImageRecord, Query, ObjectAnn, rle_encode, rle_decode, mask_to_box, write_json, ImageLoadError, oriented_hw, _BOMB_HINT
 from .data import SoIRDataset, DatasetError, Skips, check_record
 
 # %% auto #0
@@ -25,17 +25,20 @@ def _err(item: str, reason: str, detail: str='') -> DatasetError:
     e = DatasetError(f"{item}: {reason}{detail}"); e.reason = reason
     return e
 
+_BOMB = 'image larger than the decompression-bomb limit'
+
 def image_hw(path: str|Path, # an image file
              item: str|None=None, # how errors name the item (default: the path)
              verify: bool=False, # also decode the pixels (catches truncated files; slower)
-            ) -> tuple: # (H, W)
-    "Size of an image file from its header, with a `DatasetError` naming a missing or corrupt file."
+            ) -> tuple: # (H, W) as `load_image` returns it (EXIF orientation applied)
+    "Size of an image file from its header, with a `DatasetError` naming a missing, corrupt or oversized file."
     path = Path(path); item = item or str(path)
     if not path.is_file(): raise _err(item, 'image file not found', f': {path}')
     try:
         with Image.open(path) as im:
-            hw = (im.height, im.width)
+            hw = oriented_hw(im)  # the same rule as `mao_nb.core.image_size`
             if verify: im.load()
+    except Image.DecompressionBombError as e: raise _err(item, _BOMB, f': {path} ({e}); {_BOMB_HINT}') from e
     except Exception as e: raise _err(item, 'corrupt or unreadable image', f': {path} ({type(e).__name__}: {e})') from e
     return hw
 
@@ -48,25 +51,44 @@ def read_mask(path: str|Path, # a mask image: 0/1 or 0/255, grey or RGB(A)
     if not path.is_file(): raise _err(item, 'mask file not found', f': {path}')
     try:
         with Image.open(path) as im: a = np.asarray(im.convert('RGBA') if im.mode in ('P', 'PA') else im)
+    except Image.DecompressionBombError as e: raise _err(item, 'mask larger than the decompression-bomb limit', f': {path} ({e}); {_BOMB_HINT}') from e
     except Exception as e: raise _err(item, 'corrupt or unreadable mask', f': {path} ({type(e).__name__}: {e})') from e
     if a.ndim == 3: a = a[..., :3].max(-1) if a.shape[-1] in (3, 4) else a.max(-1)
     return a > (127 if a.max() > 1 else 0)
 
 # %% ../nbs/03_loaders.ipynb #a94b47ad
+def _outline_pixels(p: np.ndarray, h: int, w: int) -> tuple:
+    "(rows, cols) of the pixels under the edges of polygon `p` [N, 2] (x, y), inside the image."
+    rs, cs = [np.zeros(0, int)], [np.zeros(0, int)]
+    for (xa, ya), (xb, yb) in zip(p, np.roll(p, -1, 0)):
+        dx, dy, t0, t1 = xb - xa, yb - ya, 0., 1.
+        for q, d, hi in ((xa, dx, w), (ya, dy, h)):  # clip the edge to the image first (Liang-Barsky): coordinates may be huge
+            if d == 0:
+                if not 0 <= q < hi: t0, t1 = 1., 0.
+            else: ta, tb = sorted(((0 - q) / d, (hi - q) / d)); t0, t1 = max(t0, ta), min(t1, tb)
+        if t1 < t0: continue
+        t = np.linspace(t0, t1, int(np.ceil(2 * np.hypot(dx, dy) * (t1 - t0))) + 2)  # half-pixel steps
+        x, y = xa + t * dx, ya + t * dy; ok = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        cs.append(np.floor(x[ok]).astype(int)); rs.append(np.floor(y[ok]).astype(int))
+    return np.concatenate(rs), np.concatenate(cs)
+
 def polygons_to_mask(polygons: list, # COCO polygons: a list of flat [x1, y1, x2, y2, ...] lists (or one flat list)
                      h: int, w: int, # the image size
                     ) -> np.ndarray: # [H, W] bool
-    "Rasterise COCO polygons: pixels whose centre lies inside any polygon."
+    "Rasterise COCO polygons: pixels whose centre lies inside any polygon; a polygon outside the image is an error."
     from skimage.draw import polygon as _polygon
     if len(polygons) and np.isscalar(polygons[0]): polygons = [polygons]
     m = np.zeros((h, w), bool)
-    for p in polygons:
+    for i, p in enumerate(polygons):
         p = np.asarray(p, np.float64)
         if p.ndim != 1 or len(p) % 2 or len(p) < 6: raise ValueError(f"a COCO polygon is a flat list of at least 3 (x, y) points, got {len(p)} numbers")
+        if not np.isfinite(p).all(): raise ValueError(f"COCO polygon {i} has coordinates that are not finite numbers")
         p = p.reshape(-1, 2)
         rr, cc = _polygon(p[:, 1] - 0.5, p[:, 0] - 0.5, shape=(h, w))
-        if len(rr) == 0:  # thinner than a pixel: keep the pixels under its vertices
-            cc, rr = np.clip(np.floor(p[:, 0]).astype(int), 0, w - 1), np.clip(np.floor(p[:, 1]).astype(int), 0, h - 1)
+        if len(rr) == 0: rr, cc = _outline_pixels(p, h, w)  # thinner than a pixel: keep the pixels under its outline
+        if len(rr) == 0:
+            raise ValueError(f"polygon {i} lies entirely outside the {w}x{h} image (x {p[:, 0].min():g}..{p[:, 0].max():g}, "
+                             f"y {p[:, 1].min():g}..{p[:, 1].max():g})")
         m[rr, cc] = True
     return m
 
@@ -78,12 +100,13 @@ def coco_segmentation_to_rle(seg, # polygons (list) or an RLE dict {'size', 'cou
     if seg is None or (isinstance(seg, (list, tuple)) and len(seg) == 0): return None
     if isinstance(seg, (list, tuple)): return rle_encode(polygons_to_mask(seg, h, w))
     if isinstance(seg, dict):
-        m = rle_decode(seg)  # validates 'size' and that the counts add up
+        m = rle_decode(seg, expect_size=(h, w))  # checks the size before decoding, and that the counts add up
         return rle_encode(m)
     raise ValueError(f"unknown COCO segmentation type {type(seg).__name__} (expected polygons or an RLE dict)")
 
 # %% ../nbs/03_loaders.ipynb #33f7505f
-_REASONS = [('not found', 'file not found'), ('corrupt', 'corrupt or unreadable file'), ('outside', 'box outside the image'),
+_REASONS = [('entirely outside', 'polygon outside the image'), ('decompression-bomb', _BOMB), ('PIL.Image.MAX_IMAGE_PIXELS)', 'mask larger than the pixel limit'),
+            ('not found', 'file not found'), ('corrupt', 'corrupt or unreadable file'), ('outside', 'box outside the image'),
             ('differs from the image size', 'mask of the wrong size'), ('wrong size', 'mask of the wrong size'), ('empty annotation', 'empty annotation list'),
             ('mask is empty', 'empty mask'), ('annotations, a query', 'query with several objects')]
 
@@ -119,11 +142,11 @@ def _natural(s: str) -> list: return [(0, int(t), '') if t.isdigit() else (1, 0,
 # %% ../nbs/03_loaders.ipynb #3710f1de
 def load_image_folder(folder: str|Path, # a folder of photos (searched recursively)
                       lenient: bool=False, # skip (and count) unreadable images instead of raising
-                      verify: bool=False, # decode every image to catch truncated files (slower)
+                      verify: bool|None=None, # decode every image to catch truncated files (slower); None: when lenient
                       return_skips: bool=False, # also return the `Skips`
                      ) -> list: # list[ImageRecord] sorted by relative path (and the Skips when asked)
     "Every image under `folder` as an `ImageRecord` without objects."
-    folder = Path(folder)
+    folder = Path(folder); verify = lenient if verify is None else verify
     if not folder.exists(): raise DatasetError(f"image folder not found: {folder}")
     if not folder.is_dir(): raise DatasetError(f"expected a folder of images, got a file: {folder}")
     guard, recs = _Guard(lenient), []
@@ -217,17 +240,26 @@ def _coco_object(a: dict, h: int, w: int, key: str, cats: dict, item: str) -> Ob
         return ObjectAnn(box, rle, int(a[key]), cats.get(a.get('category_id'), ''), float(a.get('score', 1.0)))
     except (ValueError, TypeError) as e: raise _err(where, _reason(e), f": {e}") from e
 
-def _coco_image(img: dict, anns: list, root: Path, key: str, cats: dict, verify: bool, allow_empty: bool) -> ImageRecord:
+def _inside(root: Path, fn: str) -> bool:
+    "Whether `root/fn` stays inside `root` (lexically: no absolute path, no climbing out with '..'; links inside the root are the dataset's own)."
+    r = os.path.normpath(os.path.abspath(root)); p = os.path.normpath(os.path.join(r, fn))
+    return os.path.commonpath([r, p]) == r
+
+def _coco_image(img: dict, anns: list, root: Path, key: str, cats: dict, verify: bool, allow_empty: bool, allow_outside: bool=False) -> ImageRecord:
     fn = img.get('file_name')
     if fn is None: raise _err(f"image id {img.get('id')}", 'invalid annotation', ": no 'file_name'")
+    if not isinstance(fn, str) or not fn: raise _err(f"image id {img.get('id')}", 'invalid annotation', f": 'file_name' must be a non-empty string, got {fn!r}")
     item = f"image {fn!r}"; path = root/fn
+    if not allow_outside and not _inside(root, fn):
+        raise _err(item, 'image path outside the image root', f": it resolves to {os.path.normpath(os.path.join(os.path.abspath(root), fn))}, "
+                   f"not inside {root}; pass allow_outside_root=True only for a trusted json")
     hw = image_hw(path, item, verify)
     if img.get('height') is not None and (int(img['height']), int(img['width'])) != hw:
         raise _err(item, 'image size differs from the json', f": json says {(img['height'], img['width'])}, the file is {hw}")
     rec = ImageRecord(str(fn), path, hw, [_coco_object(a, *hw, key, cats, item) for a in anns], meta={'coco_id': img.get('id')})
     return check_record(rec, need_objects=not allow_empty)
 
-def _coco_records(d: dict, src: Path, root: Path, instance_key: str, guard: _Guard, verify: bool, allow_empty: bool) -> tuple:
+def _coco_records(d: dict, src: Path, root: Path, instance_key: str, guard: _Guard, verify: bool, allow_empty: bool, allow_outside: bool=False) -> tuple:
     "(records, labels or None, resolved key) of the images of one COCO dict; skipped images are left out."
     if not isinstance(d, dict) or 'images' not in d or 'annotations' not in d:
         raise DatasetError(f"{src}: a COCO json needs 'images' and 'annotations' lists; found {sorted(d) if isinstance(d, dict) else type(d).__name__}")
@@ -239,9 +271,16 @@ def _coco_records(d: dict, src: Path, root: Path, instance_key: str, guard: _Gua
         if a.get('image_id') not in ids:
             guard.fail(f"{src.name}, annotation {a.get('id', '?')}", 'annotation of an unknown image', f": image_id {a.get('image_id')!r}"); continue
         by_img[a['image_id']].append(a)
-    recs, labels = [], []
+    recs, labels, seen_fn, seen_id = [], [], {}, set()
     for img in d['images']:
-        r = guard(f"image {img.get('file_name')!r}", _coco_image, img, by_img[img.get('id')], root, key, cats, verify, allow_empty)
+        fn = img.get('file_name'); norm = os.path.normpath(fn) if isinstance(fn, str) and fn else None
+        if norm is not None and norm in seen_fn:  # the same file twice: the image ids would collide
+            guard.fail(f"image {fn!r}", 'duplicate file_name', f" {fn!r} (image ids {seen_fn[norm]!r} and {img.get('id')!r})"); continue
+        if img.get('id') in seen_id:  # annotations would attach to both
+            guard.fail(f"image {fn!r}", 'duplicate image id', f" {img.get('id')!r} in {src.name}"); continue
+        if norm is not None: seen_fn[norm] = img.get('id')
+        seen_id.add(img.get('id'))
+        r = guard(f"image {fn!r}", _coco_image, img, by_img[img.get('id')], root, key, cats, verify, allow_empty, allow_outside)
         if r is not None: recs.append(r); labels.append(set(int(v) for v in img['soir_labels']) if 'soir_labels' in img else None)
     has_labels = any(l is not None for l in labels)
     if has_labels and any(l is None for l in labels): raise DatasetError(f"{src}: 'soir_labels' is given for some images but not all")
@@ -266,19 +305,20 @@ def load_coco_soir(ann_json: str|Path, # the COCO json of the gallery scenes
                    instance_key: str='auto', # annotation key of the instance id: 'instance_id', 'category_id' or 'auto'
                    drop_query_images: bool=True, # with queries='largest': remove the images that gave queries from the gallery
                    allow_empty: bool=False, # keep gallery images without annotations (distractors) instead of failing
-                   verify: bool=False, # decode every image to catch truncated files (slower)
+                   verify: bool|None=None, # decode every image to catch truncated files (slower); None: when lenient
                    lenient: bool=False, # skip (and count) invalid images instead of raising
+                   allow_outside_root: bool=False, # trusted json only: allow file_names outside the image root (absolute, or with '..')
                    name: str|None=None, # dataset name (default: the json's stem)
                   ) -> SoIRDataset:
     "Load a COCO-style instance dataset as a `SoIRDataset`."
     ann_json = Path(ann_json); root = Path(image_root) if image_root is not None else ann_json.parent
-    guard = _Guard(lenient)
-    gallery, labels, key = _coco_records(_read_json(ann_json, 'COCO annotation file'), ann_json, root, instance_key, guard, verify, allow_empty)
+    guard, verify = _Guard(lenient), lenient if verify is None else verify
+    gallery, labels, key = _coco_records(_read_json(ann_json, 'COCO annotation file'), ann_json, root, instance_key, guard, verify, allow_empty, allow_outside_root)
     if queries is None: qs = []
     elif isinstance(queries, str) and queries == 'largest': gallery, labels, qs = _largest_views(gallery, labels, drop_query_images)
     else:
         qj = Path(queries); qroot = Path(query_root) if query_root is not None else qj.parent
-        qrecs, _, _ = _coco_records(_read_json(qj, 'COCO query file'), qj, qroot, key if instance_key == 'auto' else instance_key, guard, verify, False)
+        qrecs, _, _ = _coco_records(_read_json(qj, 'COCO query file'), qj, qroot, key if instance_key == 'auto' else instance_key, guard, verify, False, allow_outside_root)
         qs = []
         for r in qrecs:
             if len(r.objects) != 1:
@@ -447,12 +487,12 @@ def load_voxdet_soir(root: str|Path, # the folder holding anns.pt / RoboTools / 
                      image_root: str|Path|None=None, # COCO route: folder of the json's file_names (default: the json's folder)
                      box_format: str='xyxy', # anns.pt boxes: 'xyxy' or 'xywh'
                      weights_only: bool=True, # torch.load safety: refuse pickled code (set False only for a trusted file)
-                     verify: bool=False, # decode every image (catches truncated files; slower)
+                     verify: bool|None=None, # decode every image (catches truncated files; slower); None: when lenient
                      lenient: bool=False, # skip (and count) invalid images and views instead of raising
                      name: str='voxdet-soir',
                     ) -> SoIRDataset:
     "Load VoxDet-SoIR (from `anns.pt` or the RoboTools COCO json) as a `SoIRDataset`."
-    root = Path(root); ann = Path(ann) if Path(ann).is_absolute() else root/ann
+    root = Path(root); ann = Path(ann) if Path(ann).is_absolute() else root/ann; verify = lenient if verify is None else verify
     if box_format not in ('xyxy', 'xywh'): raise ValueError(f"box_format must be 'xyxy' or 'xywh', got {box_format!r}")
     guard, names, pt_views = _Guard(lenient), {}, None
     if ann.suffix == '.json':
@@ -575,12 +615,12 @@ def _permir_video(d: Path, vi: int, target: int, allow_pickle: bool, verify: boo
 def load_permir(root: str|Path, # folder of video folders
                 target: int=0, # which object in the masks file is the target (see `read_permir_masks`)
                 allow_pickle: bool=False, # allow pickled mask files (trusted files only)
-                verify: bool=False, # decode every frame (catches truncated files; slower)
+                verify: bool|None=None, # decode every frame (catches truncated files; slower); None: when lenient
                 lenient: bool=False, # skip (and count) invalid videos instead of raising
                 name: str='permir',
                ) -> SoIRDataset:
     "Load PerMiR: per video, the frame with the largest target mask is the query, the others the gallery."
-    root = Path(root)
+    root = Path(root); verify = lenient if verify is None else verify
     if not root.is_dir(): raise DatasetError(f"PerMiR folder not found: {root}")
     videos = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith('.')), key=lambda p: _natural(p.name))
     if not videos: raise DatasetError(f"no video folders in {root}")
@@ -643,12 +683,12 @@ def load_instre(root: str|Path, # INSTRE folder (holding INSTRE-S1, ...) or one 
                 max_rel_area: float|None=None, # override the variant's threshold
                 queries_per_instance: int|None=None, # cap on queries per instance when the rule picks them (None: all)
                 box_format: str='xywh', # box files: 'xywh' (INSTRE) or 'xyxy'
-                verify: bool=False, # decode every image (catches truncated files; slower)
+                verify: bool|None=None, # decode every image (catches truncated files; slower); None: when lenient
                 lenient: bool=False, # skip (and count) invalid images instead of raising
                 name: str|None=None,
                ) -> SoIRDataset:
     "Load INSTRE-XS / INSTRE-XXS: small-object gallery images and views of the same objects as queries."
-    root = Path(root)
+    root = Path(root); verify = lenient if verify is None else verify
     if variant not in ('xs', 'xxs'): raise ValueError(f"variant must be 'xs' or 'xxs', got {variant!r}")
     if (query_list is None) != (gallery_list is None): raise ValueError("give both query_list and gallery_list, or neither")
     if not root.is_dir(): raise DatasetError(f"INSTRE folder not found: {root}")

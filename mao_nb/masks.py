@@ -45,12 +45,17 @@ def load_sam_checkpoint(
 
 def load_sam(
     model_type: str='vit_h', # 'vit_b', 'vit_l' or 'vit_h' (the reference uses vit_h)
-    checkpoint: str|Path|None=None, # the checkpoint file; None gives random weights (tests only)
+    checkpoint: str|Path|None=None, # the checkpoint file (required unless `random_weights`)
     device=None, # default: `default_device()`
+    random_weights: bool=False, # build SAM with random weights when there is no checkpoint (tests only: its masks are noise)
 ) -> torch.nn.Module: # a `segment_anything.modeling.Sam` in eval mode
     "Build a SAM model of `model_type` and load its checkpoint."
     from segment_anything import sam_model_registry
     if model_type not in SAM_TYPES: raise ValueError(f"unknown SAM model_type {model_type!r}; choose one of {SAM_TYPES}")
+    if checkpoint is None and not random_weights:
+        raise ValueError(f"--sam-checkpoint / sam_checkpoint is required for masker 'sam': a Segment Anything checkpoint file such as "
+                         f"sam_{model_type}_*.pth (without one SAM would run with random weights and return noise masks); "
+                         f"or use another masker ('colour', 'box', 'detector')")
     if checkpoint is not None and not Path(checkpoint).is_file():  # fail before building a large model
         raise FileNotFoundError(f"SAM checkpoint not found: {checkpoint} (download sam_{model_type}_*.pth and pass its path)")
     model = sam_model_registry[model_type](checkpoint=None)

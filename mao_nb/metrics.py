@@ -11,8 +11,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['rank_order', 'average_precision', 'per_query_ap', 'mean_average_precision', 'recall_at_k', 'evaluate',
-           'evaluate_rankings', 'precision_recall_at_ranks', 'plot_pr_curve', 'size_bucket', 'clutter_bucket',
-           'query_object_stats', 'ap_by_group', 'ResultsTable', 'results_table', 'plot_map_by_method',
+           'evaluate_rankings', 'evaluate_index', 'precision_recall_at_ranks', 'plot_pr_curve', 'size_bucket',
+           'clutter_bucket', 'query_object_stats', 'ap_by_group', 'ResultsTable', 'results_table', 'plot_map_by_method',
            'plot_ap_by_bucket']
 
 # %% ../nbs/13_metrics.ipynb #b6619778
@@ -162,6 +162,50 @@ def evaluate_rankings(
     for q, (l, r) in enumerate(zip(lists, rels)): hits[q, :len(l)] = [i in r for i in l]
     n_rel = np.array([len(r) for r in rels])
     return _summary(_ap_from_hits(hits, n_rel), _recall_from_hits(hits, n_rel, ks, recall_mode), n_rel, recall_mode)
+
+# %% ../nbs/13_metrics.ipynb #86c8e103
+def _relevant_ranks(row: np.ndarray, # [G] scores of one query over the gallery images (-inf: not returned by the index)
+                    cols: np.ndarray, # [R] gallery columns of its relevant images
+                   ) -> np.ndarray: # [m] sorted 1-based ranks of the relevant images that were returned
+    "Rank of each relevant image over the whole gallery: 1 + images scoring higher + equal-scoring images earlier in the gallery."
+    s = row[cols]; keep = np.isfinite(s); cols, s = cols[keep], s[keep]
+    if not len(cols): return np.zeros(0, np.int64)
+    if len(cols) <= 16:  # a few comparisons of the row beat sorting it
+        gt = (row[None] > s[:, None]).sum(1); ge = (row[None] >= s[:, None]).sum(1)
+    else:
+        srt = np.sort(row); G = len(row)
+        gt = G - np.searchsorted(srt, s, 'right'); ge = G - np.searchsorted(srt, s, 'left')
+    rank = gt + 1
+    for t in np.flatnonzero(ge - gt > 1): rank[t] += int((row[:cols[t]] == s[t]).sum())  # ties: gallery order
+    return np.sort(rank)
+
+def evaluate_index(
+    index: "GalleryIndex", # a `mao_nb.index.GalleryIndex` over the gallery images (any kind; multi-vector allowed)
+    queries, # [Q, D] query vectors (numpy or torch)
+    relevant: Sequence[set], # per query, the set of relevant gallery image ids (all of them)
+    block: int=256, # queries scored at a time: memory is O(block x index.n_vectors), never [Q, G]
+    ks: Sequence[int]=(1, 5, 10), # Recall@K cut-offs
+    recall_mode: str='any', # 'any' or 'fraction' (see `recall_at_k`)
+) -> dict: # like `evaluate_rankings`: {'mAP', 'R@1', 'R@5', 'R@10', 'n_queries', 'n_excluded', 'per_query_ap' [Q]}
+    "Full-gallery mAP and Recall@K of an index, scored block by block, each gallery image counted once."
+    Q = 1 if np.ndim(queries) == 1 else len(queries)
+    if Q != len(relevant): raise ValueError(f"{Q} queries for {len(relevant)} relevance sets")
+    if recall_mode not in ('any', 'fraction'): raise ValueError(f"recall mode must be 'any' or 'fraction', got {recall_mode!r}")
+    if any(k < 1 for k in ks): raise ValueError(f"recall cut-offs must be >= 1, got {list(ks)}")
+    col = {i: j for j, i in enumerate(index.image_ids)}
+    rels = [set(r) for r in relevant]; n_rel = np.array([len(r) for r in rels], dtype=np.int64)
+    cols = [np.array(sorted(col[i] for i in r if i in col), np.int64) for r in rels]
+    n_missing = int(n_rel.sum()) - sum(len(c) for c in cols)
+    if n_missing: warnings.warn(f"{n_missing} relevant image ids are not in the index: they count as never retrieved")
+    ap = np.full(Q, np.nan); rec = {int(k): np.full(Q, np.nan) for k in ks}
+    for sl, S in index.iter_image_scores(queries, block):
+        for r, q in enumerate(range(sl.start, sl.stop)):
+            if n_rel[q] == 0: continue
+            ranks = _relevant_ranks(S[r], cols[q])
+            ap[q] = float((np.arange(1, len(ranks) + 1) / ranks).sum() / n_rel[q])
+            for k in rec:
+                found = int((ranks <= k).sum()); rec[k][q] = float(found > 0) if recall_mode == 'any' else found / n_rel[q]
+    return _summary(ap, rec, n_rel, recall_mode)
 
 # %% ../nbs/13_metrics.ipynb #14d7bede
 def precision_recall_at_ranks(

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_pipeline.ipynb #3c305732
 from __future__ import annotations
-import hashlib, json, time, warnings
+import hashlib, io, json, time, warnings
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 
@@ -21,14 +21,25 @@ from .masks import segment_objects, with_masks, box_masks
 from .stage_a import query_vectors, average_vectors
 from .stage_b import StageBConfig, mao_vectors, full_image_vectors, per_crop_vectors, global_vectors
 from .index import GalleryIndex
-from .metrics import evaluate_rankings, results_table
+from .metrics import evaluate_index, results_table
 
 # %% auto #0
-__all__ = ['METHODS', 'PipelineConfig', 'chunked', 'decompose', 'gem_vectors', 'describe', 'gallery_vectors', 'index_gallery',
-           'evaluate_method', 'run_ablation', 'ablation_table']
+__all__ = ['METHODS', 'CACHE_VERSION', 'MANIFEST', 'file_identity', 'PipelineConfig', 'record_key', 'cached_map', 'objects_dir',
+           'decompose', 'gem_vectors', 'describe', 'backbone_key', 'vectors_dir', 'gallery_vectors', 'index_gallery',
+           'evaluate_method', 'run_ablation', 'ablation_table', 'cache_summary', 'prune_cache']
 
 # %% ../nbs/14_pipeline.ipynb #5cc3a28b
 METHODS = ('global', 'gem', 'average', 'full_image', 'per_crop', 'mao')
+CACHE_VERSION = {'objects': 2, 'vectors': 2} # bump a stage's number when its code changes what it computes
+
+def file_identity(p: str|Path|None, # a local file or folder (or a hub name, or None)
+                 ) -> str|None: # 'path:size:mtime' of each file, or None when `p` is not on disk
+    "What identifies local weights in a cache key: resolved path, byte size and modification time of each file."
+    if p is None or not Path(p).exists(): return None
+    p = Path(p); files = [p] if p.is_file() else sorted(q for q in p.rglob('*') if q.is_file())
+    return '|'.join(f'{q.resolve()}:{q.stat().st_size}:{q.stat().st_mtime_ns}' for q in files)
+
+_OBJECT_FIELDS = ('detector', 'masker', 'detector_kwargs', 'sam_model_type', 'sam_checkpoint', 'chunk')
 
 @dataclass
 class PipelineConfig:
@@ -45,81 +56,133 @@ class PipelineConfig:
     @property
     def objects_name(self) -> str: # short label of the object source
         return 'oracle' if self.detector == 'oracle' and self.masker in ('oracle', 'detector') else f'{self.detector}+{self.masker}'
-    def fingerprint(self, *extra) -> str: # a short hash of everything that changes the results
-        d = {**asdict(self), 'chunk': None, 'extra': [str(e) for e in extra]}
-        return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    @property
+    def uses_ground_truth(self) -> bool: return self.detector == 'oracle' or self.masker == 'oracle' # the ORACLE reads annotations
+    def fingerprint(self, stage: str='vectors', # 'objects' (detection + masks) or 'vectors' (everything)
+                    *extra) -> str: # 12 hex digits
+        "A short hash of everything in these settings that changes a stage's results (plus `extra`, e.g. the method)."
+        if stage not in CACHE_VERSION: raise ValueError(f"stage must be one of {sorted(CACHE_VERSION)}, got {stage!r}")
+        d = asdict(self)
+        if stage == 'objects': d = {k: d[k] for k in _OBJECT_FIELDS}
+        d.update(stage=stage, version={s: v for s, v in CACHE_VERSION.items() if stage == 'vectors' or s == stage},
+                 files=[file_identity(self.sam_checkpoint) if self.masker == 'sam' else None, file_identity(self.detector_kwargs.get('name_or_path'))],
+                 extra=[str(e) for e in extra])
+        return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 PipelineConfig().objects_name, PipelineConfig(detector='oracle').objects_name
 
 # %% ../nbs/14_pipeline.ipynb #22bc1035
-def _save_chunk(path: Path, result):
-    if isinstance(result, dict) and all(isinstance(v, np.ndarray) for v in result.values()):
-        import io; buf = io.BytesIO(); np.savez(buf, **result); atomic_write(path.with_suffix('.npz'), buf.getvalue())
-    else: write_json(path.with_suffix('.json'), result)
+MANIFEST = 'manifest.json'
 
-def _load_chunk(path: Path):
-    if path.with_suffix('.npz').exists():
-        with np.load(path.with_suffix('.npz')) as z: return {k: z[k] for k in z.files}
-    if path.with_suffix('.json').exists(): return json.loads(path.with_suffix('.json').read_text())
-    return None
+def record_key(rec: ImageRecord, # one image
+               with_objects: bool=True, # include its objects (detections, or the annotations the ORACLE reads)
+              ) -> str: # 20 hex digits
+    "Cache key of one image's input: id, size, the file (resolved path, bytes, mtime) or in-memory pixels, and its objects."
+    h = hashlib.sha1(json.dumps([rec.image_id, list(rec.size)]).encode())
+    if rec.image is not None: h.update(b'pixels'); h.update(np.ascontiguousarray(rec.image).tobytes())
+    else:
+        try: st = rec.path.stat(); h.update(f'{rec.path.resolve()}|{st.st_size}|{st.st_mtime_ns}'.encode())
+        except OSError: h.update(f'{rec.path}|unreadable'.encode())
+    if with_objects: h.update(json.dumps([o.to_dict() for o in rec.objects], sort_keys=True).encode())
+    return h.hexdigest()[:20]
 
-def chunked(fn, # fn(items_chunk, offset) -> a JSON-able object, or a dict of numpy arrays
-            items: list, # everything to process
-            chunk: int, # items per chunk
-            work: str|Path|None=None, # folder for finished chunks (None: keep nothing)
-            desc: str='', # progress-bar label
-            progress: bool=True) -> list: # one result per chunk, in order
-    "Apply `fn` chunk by chunk, saving each result so that a rerun resumes."
+def _write_chunk(work: Path, keys: list, results: list) -> Path:
+    name = hashlib.sha1('\n'.join(keys).encode()).hexdigest()[:16]
+    if all(isinstance(r, np.ndarray) for r in results):
+        buf = io.BytesIO()
+        np.savez(buf, __keys__=np.array(keys), __lens__=np.array([len(r) for r in results], np.int64), data=np.concatenate(results))
+        return atomic_write(work/f'{name}.npz', buf.getvalue())
+    return write_json(work/f'{name}.json', {'keys': keys, 'results': results})
+
+def _read_chunk(path: Path) -> dict: # key -> result
+    if path.suffix == '.npz':
+        with np.load(path, allow_pickle=False) as z: keys, lens, data = z['__keys__'].tolist(), z['__lens__'], z['data']
+        if len(keys) != len(lens) or int(lens.sum()) != len(data): raise ValueError('its keys and arrays disagree')
+        return dict(zip(keys, np.split(data, np.cumsum(lens)[:-1])))
+    d = json.loads(path.read_text())
+    if len(d['keys']) != len(d['results']): raise ValueError('its keys and results disagree')
+    return dict(zip(d['keys'], d['results']))
+
+def cached_map(fn, # fn(items_chunk) -> one result per item: all numpy arrays [n_i, ...], or all JSON-able
+               items: list, # everything to process
+               keys: list, # one cache key per item (`record_key`)
+               chunk: int, # items per unit of work
+               work: str|Path|None=None, # folder of finished chunks (None: keep nothing)
+               desc: str='', # progress-bar label
+               progress: bool=True) -> list: # one result per item, in the order of `items`
+    "Map `fn` over `items` chunk by chunk; saved chunks are reused by key, so a rerun computes only what is missing."
     if chunk < 1: raise ValueError(f"chunk must be >= 1, got {chunk}")
+    if len(keys) != len(items): raise ValueError(f"cached_map: {len(items)} items but {len(keys)} keys")
     work = Path(work) if work is not None else None
-    if work is not None: work.mkdir(parents=True, exist_ok=True)
-    out = []
-    for lo in tqdm(range(0, len(items), chunk), desc=desc, disable=not progress or len(items) <= chunk):
-        p = work/f'{lo:06d}' if work is not None else None
-        res = _load_chunk(p) if p is not None else None
-        if res is None:
-            res = fn(items[lo:lo + chunk], lo)
-            if p is not None: _save_chunk(p, res)
-        out.append(res)
-    return out
+    done, used, want = {}, {}, set(keys)
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=True)
+        for p in sorted(work.glob('*.npz')) + sorted(q for q in work.glob('*.json') if q.name != MANIFEST):
+            try: got = _read_chunk(p)
+            except Exception as e:
+                warnings.warn(f"cached work {p} is unreadable ({type(e).__name__}: {e}): its items are recomputed"); continue
+            for k, v in got.items():
+                if k in want and k not in done: done[k], used[k] = v, p.name
+    todo = [i for i, k in enumerate(keys) if k not in done]
+    with tqdm(total=len(items), initial=len(items) - len(todo), desc=desc, disable=not progress or not todo) as bar:
+        for lo in range(0, len(todo), chunk):
+            ids = todo[lo:lo + chunk]; ks = [keys[i] for i in ids]
+            res = list(fn([items[i] for i in ids]))
+            if len(res) != len(ids): raise RuntimeError(f"{desc or 'cached_map'}: {len(res)} results for {len(ids)} items")
+            if work is not None: name = _write_chunk(work, ks, res).name; used.update((k, name) for k in ks)
+            done.update(zip(ks, res)); bar.update(len(ids))
+    if work is not None:
+        write_json(work/MANIFEST, {'desc': desc, 'last_used': time.time(), 'items': len(items), 'computed': len(todo),
+                                   'files': sorted(set(used.values()))})
+    return [done[k] for k in keys]
 
 # %% ../nbs/14_pipeline.ipynb #5b68686e
-def _detect_chunk(records: list, cfg: PipelineConfig, sam=None) -> dict:
+def objects_dir(work: str|Path, cfg: PipelineConfig) -> Path: # where `decompose` caches its work under the root `work`
+    return Path(work)/f'objects-{cfg.fingerprint("objects")}'
+
+def _caught(ws) -> list: return [str(w.message) for w in ws]
+
+def _detect_chunk(records: list, cfg: PipelineConfig, sam=None) -> list: # one {'objects', 'warnings'} per record
     with warnings.catch_warnings(record=True) as caught:  # collected, then reported once by `decompose`
         warnings.simplefilter('always')
         dets = detect(records, cfg.detector, **cfg.detector_kwargs)
-        out, n_box = [], 0
-        for rec, d in zip(records, dets):
+    if len(dets) != len(records): raise RuntimeError(f"detector {cfg.detector!r} returned {len(dets)} results for {len(records)} images")
+    out = []
+    for rec, d in zip(records, dets):
+        with warnings.catch_warnings(record=True) as mine:
+            warnings.simplefilter('always'); msgs = []
             if cfg.masker == 'oracle' and cfg.detector == 'oracle': objs = d
             elif cfg.masker == 'detector':
                 objs = []
                 for o in d:
-                    if o.rle is None: n_box += 1; o = with_masks([o], box_masks(o.box[None], rec.size))[0]
+                    if o.rle is None: msgs.append('a detection had no mask: its box was used as mask'); o = with_masks([o], box_masks(o.box[None], rec.size))[0]
                     objs.append(o)
             else:
                 boxes = np.stack([o.box for o in d])
                 masks = segment_objects(rec if cfg.masker == 'oracle' else rec.load(), boxes, cfg.masker, sam)
-                objs = with_masks(d, masks)
-            out.append([o.to_dict() for o in objs])
-    msgs = [str(c.message) for c in caught]
-    if n_box: msgs.append(f"{n_box} detections had no mask: their boxes were used as masks")
-    return {'objects': out, 'warnings': msgs}
+                objs = with_masks(d, masks)  # refuses a count mismatch
+        out.append({'objects': [o.to_dict() for o in objs], 'warnings': _caught(mine) + msgs})
+    if out: out[0]['warnings'] = _caught(caught) + out[0]['warnings']  # the chunk's detector warnings, stored once
+    return out
 
 def decompose(records: list, # gallery ImageRecords (their ground truth is used only by the ORACLE)
               cfg: PipelineConfig=PipelineConfig(), # detector and mask route
-              work: str|Path|None=None, # folder for finished chunks (resumable)
+              work: str|Path|None=None, # root folder of cached work (resumable, incremental); None: keep nothing
               progress: bool=True) -> list: # new ImageRecords whose objects are the detections
     "Detect and mask the objects of every gallery image."
-    sam = None
-    if cfg.masker == 'sam':
-        from mao_nb.masks import load_sam, SamBoxMasker
-        sam = SamBoxMasker(load_sam(cfg.sam_model_type, cfg.sam_checkpoint))
-    res = chunked(lambda rs, lo: _detect_chunk(rs, cfg, sam), records, cfg.chunk, work, f'objects ({cfg.objects_name})', progress)
+    sam = []
+    def fn(rs):
+        if cfg.masker == 'sam' and not sam:  # loaded only when some image needs it
+            from mao_nb.masks import load_sam, SamBoxMasker
+            sam.append(SamBoxMasker(load_sam(cfg.sam_model_type, cfg.sam_checkpoint)))
+        return _detect_chunk(rs, cfg, sam[0] if sam else None)
+    keys = [record_key(r, with_objects=cfg.uses_ground_truth) for r in records]
+    wdir = objects_dir(work, cfg) if work is not None else None
+    res = cached_map(fn, records, keys, cfg.chunk, wdir, f'objects ({cfg.objects_name})', progress)
     msgs = [m for r in res for m in r['warnings']]
     if msgs: warnings.warn(f"decompose ({cfg.objects_name}): {len(msgs)} warnings, e.g. " + '; '.join(sorted(set(msgs))[:3])[:400])
-    objs = [o for r in res for o in r['objects']]
     return [ImageRecord(r.image_id, path=r.path, image=r.image, size=r.size, meta=r.meta,
-                        objects=[ObjectAnn.from_dict(o) for o in os_]) for r, os_ in zip(records, objs)]
+                        objects=[ObjectAnn.from_dict(o) for o in x['objects']]) for r, x in zip(records, res)]
 
 # %% ../nbs/14_pipeline.ipynb #12db18ed
 @torch.no_grad()
@@ -154,17 +217,26 @@ def describe(backbone: Backbone, # the (frozen) backbone
         V, o = per_crop_vectors(backbone, records, replace(cfg.stage_b, margin=cfg.margin), progress); own = o.numpy()
     return V.float().numpy(), own
 
+def backbone_key(backbone: Backbone) -> str: # fingerprint of the weights (adapter included), dtype and device
+    "The backbone's part of a cache key: what it computes depends on its weights, their dtype and the device."
+    return f'{backbone.fingerprint()}-{str(backbone.dtype).replace("torch.", "")}-{backbone.device.type}'
+
+def vectors_dir(work: str|Path, backbone: Backbone, method: str, cfg: PipelineConfig) -> Path: # where `gallery_vectors` caches
+    return Path(work)/f'{method}-{cfg.fingerprint("vectors", method, backbone_key(backbone))}'
+
 def gallery_vectors(backbone: Backbone, records: list, method: str, # as in `describe`
                     cfg: PipelineConfig=PipelineConfig(), # settings
-                    work: str|Path|None=None, # folder for finished chunks (resumable)
-                    progress: bool=True) -> tuple: # (vectors [M, D], owner [M])
-    "`describe`, chunk by chunk, resumable."
-    def fn(rs, lo):
+                    work: str|Path|None=None, # root folder of cached work (resumable, incremental); None: keep nothing
+                    progress: bool=True) -> tuple: # (vectors [M, D] float32, owner [M] int: image index of each vector)
+    "`describe`, chunk by chunk, cached under `work/<method>-<key of settings, backbone and code version>`."
+    def fn(rs):
         V, own = describe(backbone, rs, method, cfg)
-        return {'vectors': V, 'owner': own + lo}
-    res = chunked(fn, records, cfg.chunk, work, method, progress)
+        return [V[own == i] for i in range(len(rs))]
+    keys = [record_key(r, with_objects=method not in ('global', 'gem')) for r in records]
+    wdir = vectors_dir(work, backbone, method, cfg) if work is not None else None
+    res = cached_map(fn, records, keys, cfg.chunk, wdir, method, progress)
     if not res: return np.zeros((0, backbone.embed_dim), np.float32), np.zeros(0, int)
-    return np.concatenate([r['vectors'] for r in res]), np.concatenate([r['owner'] for r in res])
+    return np.concatenate(res).astype(np.float32), np.repeat(np.arange(len(res)), [len(r) for r in res])
 
 # %% ../nbs/14_pipeline.ipynb #af8339d3
 def index_gallery(vectors: np.ndarray, # [M, D]
@@ -193,11 +265,10 @@ def evaluate_method(backbone: Backbone, # the backbone
     V, own = gallery_vectors(backbone, recs, method, cfg, work, progress)
     index = index_gallery(V, own, ds.gallery, meta={'method': method, 'dim': int(V.shape[1])})
     qv = query_vecs if query_vecs is not None else query_vectors(backbone, ds.queries, cfg.margin)
-    _, ranked = index.search(qv.numpy(), k=len(ds.gallery))
     rel = ds.relevance(); gids = [r.image_id for r in ds.gallery]
     relevant = [{gids[g] for g in np.flatnonzero(row)} for row in rel]
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore'); m = evaluate_rankings(ranked, relevant)
+    with warnings.catch_warnings():  # queries in blocks: memory O(block x vectors), never queries x gallery
+        warnings.simplefilter('ignore'); m = evaluate_index(index, qv.numpy(), relevant)
     return {**m, 'seconds': time.time() - t0, 'vectors_per_image': len(V) / max(len(ds.gallery), 1)}
 
 # %% ../nbs/14_pipeline.ipynb #1ed0d8cd
@@ -209,7 +280,7 @@ def run_ablation(ds: SoIRDataset, # the test split
                  progress: bool=True) -> dict: # '(backbone, objects, method)' label -> metrics
     "Every method x backbone x object source on one dataset."
     work = Path(work) if work is not None else cache_dir('runs', ds.name.replace('/', '_'))
-    decomposed = {s: decompose(ds.gallery, c, work/'objects'/c.fingerprint(), progress) for s, c in sources.items()
+    decomposed = {s: decompose(ds.gallery, c, work, progress) for s, c in sources.items()
                   if any(m not in ('global', 'gem') for m in methods)}
     results = {}
     for bname, bb in backbones.items():
@@ -217,8 +288,7 @@ def run_ablation(ds: SoIRDataset, # the test split
         for m in methods:
             for s, c in (sources.items() if m not in ('global', 'gem') else [('-', next(iter(sources.values())))]):
                 key = f'{bname} | {s} | {m}'
-                cell = work/'vectors'/f"{bname.replace(' ', '_')}-{m}-{c.fingerprint(bname, m, getattr(bb, 'name', ''))}"
-                results[key] = evaluate_method(bb, ds, m, decomposed.get(s), c, cell, qv, progress)
+                results[key] = evaluate_method(bb, ds, m, decomposed.get(s), c, work, qv, progress)
                 results[key].update(backbone=bname, objects=s, method=m)
     return results
 
@@ -234,3 +304,52 @@ def ablation_table(results: dict, # from `run_ablation`
     md += [f"| {r['backbone']} | {r['objects']} | {r['method']} | " + ' | '.join(pct(r[c]) for c in cols)
            + f" | {r['vectors/image'] or 0:.1f} | {r['seconds'] or 0:.0f} |" for r in rows]
     return ResultsTable(rows, '\n'.join(md))
+
+# %% ../nbs/14_pipeline.ipynb #127fbcff
+import re
+_CHUNK = re.compile(r'^[0-9a-f]{16}\.(npz|json)$')   # a chunk file of `cached_map`
+_OLD_CHUNK = re.compile(r'^\d{6}\.(npz|json)$')       # a chunk file of the older, offset-named format
+_TMP = re.compile(r'^\..+\.tmp$')                       # a half-written file of a killed process (see `atomic_write`)
+
+def _is_stale_tmp(p: Path) -> bool: return bool(_TMP.match(p.name)) and time.time() - p.stat().st_mtime > 60  # not a live writer's
+
+def _folder_bytes(p: Path) -> int: return sum(q.stat().st_size for q in p.rglob('*') if q.is_file())
+
+def cache_summary(roots: list, # folders to search for work folders (e.g. `cache_dir('runs')`, an index's `.NAME.work`)
+                 ) -> list: # one dict per work folder: path, bytes, stale_bytes, last_used (epoch s or None), items, state
+    "Every work folder under `roots`, with its size and how much of it no recent run uses."
+    out = []
+    for root in map(Path, roots):
+        if not root.is_dir(): raise ValueError(f"cache folder {root}: not a folder")
+        cands = {p.parent for p in root.rglob(MANIFEST)} | {p.parent for p in root.rglob('*') if _OLD_CHUNK.match(p.name)}
+        for d in sorted(cands):
+            chunks = [p for p in d.iterdir() if p.is_file() and (_CHUNK.match(p.name) or _OLD_CHUNK.match(p.name))]
+            try: man = json.loads((d/MANIFEST).read_text())
+            except (OSError, ValueError): man = None
+            keep = set(man['files']) if man else set()
+            stale = [p for p in chunks if p.name not in keep] + [p for p in d.iterdir() if p.is_file() and _is_stale_tmp(p)]
+            out.append(dict(path=str(d), bytes=_folder_bytes(d), stale_bytes=sum(p.stat().st_size for p in stale),
+                            last_used=man.get('last_used') if man else None, items=man.get('items') if man else None,
+                            state='in use' if man else 'older format (no manifest)'))
+    return out
+
+def prune_cache(roots: list, # as in `cache_summary`
+                older_than: float|None=None, # also remove whole work folders unused for this many days
+                dry_run: bool=False, # only report what would go
+               ) -> int: # bytes removed (or that would be)
+    "Remove stale chunks, files half-written by a killed run, work folders of an older format, and (optionally) work folders unused for `older_than` days."
+    import shutil
+    freed, now = 0, time.time()
+    for s in cache_summary(roots):
+        d = Path(s['path'])
+        whole = s['last_used'] is None or (older_than is not None and now - s['last_used'] > older_than * 86400)
+        if whole:
+            freed += s['bytes']
+            if not dry_run: shutil.rmtree(d)
+            continue
+        keep = set(json.loads((d/MANIFEST).read_text())['files'])
+        for p in d.iterdir():
+            if p.is_file() and ((_CHUNK.match(p.name) and p.name not in keep) or _is_stale_tmp(p)):
+                freed += p.stat().st_size
+                if not dry_run: p.unlink()
+    return freed

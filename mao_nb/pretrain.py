@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_pretrain.ipynb #c49cf9da
 from __future__ import annotations
-import hashlib, io, json, math, os, shutil, time
+import hashlib, io, json, math, os, pickle, shutil, tempfile, time
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 
@@ -80,17 +80,30 @@ def _view_crops(inst, cfg: PretrainConfig, bcfg, out_size: int, margin: float) -
         crops.append(crop_objects(img, mask_to_box(m)[None], size=out_size, margin=margin, device='cpu')[0])
     return torch.cat(crops) if crops else torch.zeros(0, 3, out_size, out_size, dtype=torch.uint8)
 
+def _torch_load(path: Path, what: str):
+    "`torch.load(weights_only=True)`: a file that needs more than tensors and plain containers is refused, naming it."
+    try: return torch.load(path, map_location='cpu', weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
+        detail = next((l.strip() for l in str(e).splitlines() if 'Unsupported global' in l or 'error' in l.lower()), str(e).splitlines()[0] if str(e) else '')
+        raise ValueError(f"{path} is not a loadable {what}: torch.load(weights_only=True) refused it ({type(e).__name__}: {detail[:200]}). "
+                         f"It was not written by mao_nb (or was altered), and is not loaded; delete it to start afresh") from e
+
+def _data_knobs(cfg: PretrainConfig) -> dict:
+    return dict(bench=get_config(cfg.benchmark).to_dict(), gen=GENERATOR_VERSION, S=cfg.image_size, ctx=cfg.context, margin=cfg.margin,
+                views=cfg.views_per_instance, view_size=cfg.view_size, seed=cfg.seed)
+
+def _training_data_path(cfg: PretrainConfig) -> Path:
+    "The cache file of `training_data`, keyed by the benchmark and the data knobs."
+    key = hashlib.sha1(json.dumps(_data_knobs(cfg), sort_keys=True).encode()).hexdigest()[:10]
+    return cache_dir('pretrain')/f'train-{get_config(cfg.benchmark).name}-{key}.pt'
+
 def training_data(cfg: PretrainConfig=PretrainConfig(), # the data knobs
                   progress: bool=True, # progress bar while building
                  ) -> dict: # crops [N, 3, s, s] uint8 (s = S * context), ids [N] int64, source [N] int8 (0 scene, 1 view, 2 query)
     "The TRAIN split's object crops and rendered views, built once and cached."
     from tqdm.auto import tqdm
-    bcfg = get_config(cfg.benchmark)
-    knobs = dict(bench=bcfg.to_dict(), gen=GENERATOR_VERSION, S=cfg.image_size, ctx=cfg.context, margin=cfg.margin,
-                 views=cfg.views_per_instance, view_size=cfg.view_size, seed=cfg.seed)
-    key = hashlib.sha1(json.dumps(knobs, sort_keys=True).encode()).hexdigest()[:10]
-    path = cache_dir('pretrain')/f'train-{bcfg.name}-{key}.pt'
-    if path.exists(): return torch.load(path)
+    bcfg = get_config(cfg.benchmark); knobs, path = _data_knobs(cfg), _training_data_path(cfg)
+    if path.exists(): return _torch_load(path, 'training-data cache')
     s = round(cfg.image_size * cfg.context); m = (1 + cfg.margin) * cfg.context - 1  # side = context * max(obj * (1 + margin), S)
     train = load_benchmark(bcfg, progress=progress)['train']
     crops, ids, src = [], [], []
@@ -167,6 +180,12 @@ def _optimizer(bb: Backbone, cfg: PretrainConfig) -> torch.optim.AdamW:
         (decay if p.ndim >= 2 and not n.endswith(('cls_token', 'mask_token', 'position_embeddings')) else rest).append(p)
     return torch.optim.AdamW([dict(params=decay, weight_decay=cfg.weight_decay), dict(params=rest, weight_decay=0.)], lr=cfg.lr)
 
+def _config_diff(old: dict, new: dict, ignore: tuple=('ckpt_every',)) -> list:
+    "'field (checkpoint a, now b)' for every field that differs (fields in `ignore` do not change the result)."
+    miss = '<not recorded>'
+    return [f"{k} (checkpoint {old.get(k, miss)!r}, now {new.get(k, miss)!r})" for k in sorted(set(old) | set(new))
+            if k not in ignore and old.get(k, miss) != new.get(k, miss)]
+
 def _save_ckpt(path: Path, bb, opt, step, history, cfg):
     buf = io.BytesIO()
     torch.save(dict(step=step, model=bb.model.state_dict(), opt=opt.state_dict(), history=history, cfg=cfg.to_dict()), buf)
@@ -189,17 +208,29 @@ def fold_feature_norm(bb: Backbone, # trained backbone (modified in place)
     return mu, sd
 
 # %% ../nbs/05_pretrain.ipynb #3ec41399
+_NOT_KEPT = ('checkpoint.pt', '.export.tmp')  # left behind with the old folder
+
 def _finish(bb: Backbone, dest: Path, cfg: PretrainConfig, history: list, n_items: int):
-    "Save the trained model and its training record into `dest` (files replaced one by one, atomically)."
-    tmp = dest/'.export.tmp'
-    if tmp.exists(): shutil.rmtree(tmp)
-    bb.save(tmp)
-    for f in tmp.iterdir(): os.replace(f, dest/f.name)
-    tmp.rmdir()
-    write_json(dest/'training.json', dict(config=cfg.to_dict(), complete=True, steps=len(history), train_items=n_items,
-                                          seconds=round(sum(h['seconds'] for h in history), 1), torch=torch.__version__,
-                                          threads=torch.get_num_threads(), history=history))
-    (dest/'checkpoint.pt').unlink(missing_ok=True)
+    "Write the complete model into a temporary sibling of `dest`, then swap it in with renames: `dest` is always one whole model."
+    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.new-', dir=dest.parent)); old = None
+    umask = os.umask(0); os.umask(umask); os.chmod(new, 0o777 & ~umask)  # mkdtemp makes a 0700 folder
+    try:
+        bb.save(new)
+        write_json(new/'training.json', dict(config=cfg.to_dict(), complete=True, steps=len(history), train_items=n_items,
+                                             seconds=round(sum(h['seconds'] for h in history), 1), torch=torch.__version__,
+                                             threads=torch.get_num_threads(), history=history))
+        if dest.exists():
+            for f in dest.iterdir():  # what else the folder holds (a hand-written README) moves on with it
+                if not (new/f.name).exists() and f.name not in _NOT_KEPT:
+                    (shutil.copytree if f.is_dir() else shutil.copy2)(f, new/f.name)
+            old = dest.parent/f".{dest.name}.old-{new.name.rsplit('-', 1)[-1]}"
+            os.replace(dest, old)
+        os.replace(new, dest)
+    except BaseException:
+        if old is not None and old.exists() and not dest.exists(): os.replace(old, dest)
+        shutil.rmtree(new, ignore_errors=True); raise
+    if old is not None: shutil.rmtree(old, ignore_errors=True)
 
 def _is_complete(dest: Path, cfg: PretrainConfig) -> bool:
     try: d = json.loads((dest/'training.json').read_text())
@@ -207,25 +238,32 @@ def _is_complete(dest: Path, cfg: PretrainConfig) -> bool:
     return d.get('complete') and PretrainConfig.from_dict(d['config']) == cfg and (dest/'model.safetensors').exists()
 
 # %% ../nbs/05_pretrain.ipynb #14af64a6
+def _default_dest(cfg: PretrainConfig) -> Path:
+    "Where `train_backbone` writes without an explicit `dest`: a cache folder keyed by the config (never the shipped model)."
+    return cache_dir('pretrain')/f"mao_vit-{hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]}"
+
 def train_backbone(cfg: PretrainConfig=PretrainConfig(), # what to train
-                   dest: str|Path|None=None, # output folder (default: `data_dir()/'mao_vit'`)
+                   dest: str|Path|None=None, # output folder (default: `cache_dir('pretrain')/'mao_vit-<config key>'`; the shipped model needs an explicit `data_dir()/'mao_vit'`)
                    resume: bool=True, # continue from `dest/checkpoint.pt` (or return a finished model) when there is one
                    progress: bool=True, # progress bar with the loss
                    max_steps: int|None=None, # stop after this step (a checkpoint is written), e.g. to split training
                   ) -> Backbone: # the trained backbone (eval mode, CPU); saved to `dest` when all `cfg.steps` are done
     "Train the `mao_vit` backbone on the train split with instance-discriminative InfoNCE, resuming from checkpoints."
     from tqdm.auto import tqdm
-    dest = Path(dest) if dest is not None else data_dir()/'mao_vit'; dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest) if dest is not None else _default_dest(cfg); dest.mkdir(parents=True, exist_ok=True)
     if resume and _is_complete(dest, cfg): return load_backbone(dest, device='cpu', local_files_only=True)
+    ckpt, step, history, c = dest/'checkpoint.pt', 0, [], None
+    if resume and ckpt.exists():  # checked before anything is built: a wrong checkpoint fails at once
+        c = _torch_load(ckpt, 'train_backbone checkpoint')
+        if not isinstance(c, dict) or not {'step', 'model', 'opt', 'history', 'cfg'} <= set(c):
+            raise ValueError(f"{ckpt} is not a train_backbone checkpoint (expected the keys step, model, opt, history, cfg)")
+        diff = _config_diff(c['cfg'], cfg.to_dict())
+        if diff: raise ValueError(f"cannot resume in {dest}: its checkpoint.pt was written for another PretrainConfig: {'; '.join(diff)}. "
+                                  f"Pass resume=False to start again, or another dest")
     data = training_data(cfg, progress=progress)
     bb = new_backbone(cfg); bb.model.train(); opt = _optimizer(bb, cfg)
     head = torch.nn.BatchNorm1d(bb.embed_dim, affine=False)  # batch statistics only: no parameters, no state to checkpoint
-    ckpt, step, history = dest/'checkpoint.pt', 0, []
-    if resume and ckpt.exists():
-        c = torch.load(ckpt, weights_only=False)
-        if PretrainConfig.from_dict(c['cfg']) != cfg:
-            raise ValueError(f"{ckpt} was written for another PretrainConfig; pass resume=False to start again, or another dest")
-        bb.model.load_state_dict(c['model']); opt.load_state_dict(c['opt']); step, history = c['step'], c['history']
+    if c is not None: bb.model.load_state_dict(c['model']); opt.load_state_dict(c['opt']); step, history = c['step'], c['history']
     end = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (bb.mean, bb.std))
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc='pretrain')
@@ -245,7 +283,7 @@ def train_backbone(cfg: PretrainConfig=PretrainConfig(), # what to train
     return bb
 
 # %% ../nbs/05_pretrain.ipynb #9002a457
-REPRODUCE = 'python -c "from mao_nb.pretrain import PretrainConfig, train_backbone; train_backbone(PretrainConfig())"'
+REPRODUCE = 'python -c "from mao_nb.pretrain import PretrainConfig, train_backbone; train_backbone(PretrainConfig(), dest=\'data/mao_vit\')"'
 
 def default_backbone(attn_implementation: str='sdpa', # 'sdpa' (fast) or 'eager' (LeGrad switches to eager by itself where it must)
                      device=None, # where to put it (default: `default_device()`)
@@ -256,7 +294,9 @@ def default_backbone(attn_implementation: str='sdpa', # 'sdpa' (fast) or 'eager'
     if not (p/'model.safetensors').exists() or not (p/'config.json').exists():
         raise FileNotFoundError(f"the mao_vit weights are missing from {p} (config.json and model.safetensors expected). "
                                 f"Recreate them (about 15 minutes on a CPU) with:\n    {REPRODUCE}")
-    return load_backbone(p, attn_implementation=attn_implementation, device=device, local_files_only=True)
+    bb = load_backbone(p, attn_implementation=attn_implementation, device=device, local_files_only=True)
+    if path is None: bb.name = 'default'
+    return bb
 
 # %% ../nbs/05_pretrain.ipynb #f8c8e961
 def benchmark_subset(name: str='default', # haystack preset

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_stage_a.ipynb #6119a09c
 from __future__ import annotations
-import copy, json, os, shutil, time, warnings
+import copy, json, os, pickle, shutil, time, warnings
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 
@@ -28,13 +28,15 @@ __all__ = ['STAGE_A_CPU', 'query_vectors', 'average_vectors', 'StageAData', 'sta
 def query_vectors(backbone: Backbone, # any backbone
                   queries: list, # Query records (one object each)
                   margin: float=0.2, # context around the object
-                  batch: int=128, # crops per forward pass
+                  batch: int=128, # queries cut and embedded per forward pass (bounds the memory)
                  ) -> torch.Tensor: # [Q, D] normalised, on the CPU
-    "Embed each query as an object-centred crop around its object."
-    crops = torch.cat([crop_objects(q.load(), q.boxes, None, size=backbone.image_size, margin=margin, device='cpu')[0] for q in queries]) \
-        if queries else torch.zeros(0, 3, backbone.image_size, backbone.image_size, dtype=torch.uint8)
-    return torch.cat([backbone.embed(backbone.preprocess(crops[i:i + batch])).float().cpu() for i in range(0, len(crops), batch)]) \
-        if len(crops) else torch.zeros(0, backbone.embed_dim)
+    "Embed each query as an object-centred crop around its object, `batch` queries at a time."
+    queries, out = list(queries), []
+    for i in range(0, len(queries), batch):
+        crops = torch.cat([crop_objects(q.load(), q.boxes, None, size=backbone.image_size, margin=margin, device='cpu')[0]
+                           for q in queries[i:i + batch]])
+        out.append(backbone.embed(backbone.preprocess(crops)).float().cpu())
+    return torch.cat(out) if out else torch.zeros(0, backbone.embed_dim)
 
 @torch.no_grad()
 def average_vectors(backbone: Backbone, # any backbone
@@ -162,15 +164,36 @@ def trainable_parameters(model: torch.nn.Module) -> tuple: # (trainable, total) 
     return sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters())
 
 # %% ../nbs/10_stage_a.ipynb #58cf52f6
-def _save_ckpt(out: Path, peft_model, opt, sched, step: int, losses: list, backbone: Backbone, cfg: StageAConfig, keep: int=2):
+def _config_dict(cfg: StageAConfig) -> dict: return {**asdict(cfg), 'target_modules': list(cfg.target_modules)}
+
+def _data_signature(data: StageAData) -> dict: # cheap facts that change with the training material
+    return {'scenes': len(data), 'usable': len(data.usable), 'size': data.size, 'query_views': sum(len(v) for v in data.query_crops.values())}
+
+def _config_diff(old: dict, new: dict, ignore: tuple=('ckpt_every',)) -> list:
+    "'field (checkpoint a, now b)' for every field that differs (fields in `ignore` do not change the result)."
+    miss = '<not recorded>'
+    return [f"{k} (checkpoint {old.get(k, miss)!r}, now {new.get(k, miss)!r})" for k in sorted(set(old) | set(new))
+            if k not in ignore and old.get(k, miss) != new.get(k, miss)]
+
+def _torch_load(path: Path, what: str):
+    "`torch.load(weights_only=True)`: a file that needs more than tensors and plain containers is refused, naming it."
+    try: return torch.load(path, map_location='cpu', weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
+        detail = next((l.strip() for l in str(e).splitlines() if 'Unsupported global' in l or 'error' in l.lower()), str(e).splitlines()[0] if str(e) else '')
+        raise ValueError(f"{path} is not a loadable {what}: torch.load(weights_only=True) refused it ({type(e).__name__}: {detail[:200]}). "
+                         f"It was not written by mao_nb (or was altered), and is not loaded; delete its checkpoint folder or pass resume=False") from e
+
+def _save_ckpt(out: Path, peft_model, opt, sched, step: int, losses: list, backbone: Backbone, cfg: StageAConfig,
+               run: dict, # config, backbone_fingerprint (of the base) and data signature of this run
+               keep: int=2):
     out.mkdir(parents=True, exist_ok=True)
     name = f'step-{step:06d}'; tmp = out/f'.{name}.tmp'
     if tmp.exists(): shutil.rmtree(tmp)
     peft_model.save_pretrained(tmp/'adapter')
-    torch.save({'opt': opt.state_dict(), 'sched': sched.state_dict(), 'step': step, 'losses': losses,
-                'torch_rng': torch.get_rng_state()}, tmp/'state.pt')
+    torch.save({'opt': opt.state_dict(), 'sched': sched.state_dict(), 'step': step, 'losses': list(losses),
+                'torch_rng': torch.get_rng_state(), **run}, tmp/'state.pt')
     write_json(tmp/'stage_a.json', {'family': backbone.family, 'image_size': backbone.image_size, 'embed_dim': backbone.embed_dim,
-                                     'base': getattr(backbone.config, '_name_or_path', ''), 'config': {**asdict(cfg), 'target_modules': list(cfg.target_modules)}})
+                                     'base': getattr(backbone.config, '_name_or_path', ''), **run})
     if (out/name).exists(): shutil.rmtree(out/name)
     os.replace(tmp, out/name)
     write_json(out/'latest.json', {'step': step, 'path': name})
@@ -183,6 +206,26 @@ def latest_checkpoint(out: str|Path, # a training output folder
     if not p.exists(): return None
     d = Path(out)/json.loads(p.read_text())['path']
     return d if (d/'state.pt').exists() else None
+
+def _resume_state(ck: Path, out: Path, run: dict, backbone: Backbone) -> dict:
+    "The training state in checkpoint `ck`; a ValueError naming `out` and the differences unless it continues this very run."
+    st = _torch_load(ck/'state.pt', 'Stage A training state')
+    if not isinstance(st, dict) or not {'opt', 'sched', 'step', 'losses', 'torch_rng'} <= set(st):
+        raise ValueError(f"{ck/'state.pt'} is not a Stage A training state (expected the keys opt, sched, step, losses, torch_rng)")
+    meta = json.loads((ck/'stage_a.json').read_text()) if (ck/'stage_a.json').exists() else {}
+    old = {k: st.get(k, meta.get(k)) for k in run}  # older checkpoints keep the config in stage_a.json only
+    diff = ['config (not recorded)'] if old['config'] is None else [f'config {d}' for d in _config_diff(old['config'], run['config'])]
+    if old['backbone_fingerprint'] is None:
+        now = {'family': backbone.family, 'image_size': backbone.image_size, 'embed_dim': backbone.embed_dim}
+        diff += [f'backbone {d}' for d in _config_diff({k: meta.get(k) for k in now}, now)]
+        warnings.warn(f"{ck} records no backbone fingerprint (an older checkpoint): resuming without checking the backbone's weights")
+    elif old['backbone_fingerprint'] != run['backbone_fingerprint']:
+        diff.append(f"backbone (checkpoint fingerprint {old['backbone_fingerprint']}, now {run['backbone_fingerprint']}: "
+                    f"other weights or pre-processing)")
+    if old['data'] is not None and old['data'] != run['data']: diff.append(f"training data (checkpoint {old['data']}, now {run['data']})")
+    if diff: raise ValueError(f"cannot resume Stage A in {out}: its checkpoint {ck.name} was written for another run: {'; '.join(diff)}. "
+                              f"Pass resume=False to start again (its checkpoints are replaced), or another out folder")
+    return st
 
 # %% ../nbs/10_stage_a.ipynb #ccb084a0
 def train_stage_a(
@@ -197,17 +240,18 @@ def train_stage_a(
     "Stage A: LoRA + InfoNCE multi-object fine-tuning."
     if isinstance(data, SoIRDataset): data = stage_a_data(data, backbone.image_size, cfg.margin, progress)
     if data.size != backbone.image_size: raise ValueError(f"crops are {data.size}px but the backbone takes {backbone.image_size}px")
+    run = {'config': _config_dict(cfg), 'backbone_fingerprint': backbone.fingerprint(), 'data': _data_signature(data)}  # the base's
+    ck = latest_checkpoint(out) if (out is not None and resume) else None
+    st = _resume_state(ck, Path(out), run, backbone) if ck is not None else None  # checked before the backbone is touched
     peft_model = add_lora(backbone, cfg)
     params = [p for p in backbone.model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(cfg.gamma ** s, cfg.min_lr / cfg.lr))
     total = cfg.steps(len(data.usable)); step, losses = 0, []
-    ck = latest_checkpoint(out) if (out is not None and resume) else None
-    if ck is not None:
+    if st is not None:
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
         set_peft_model_state_dict(peft_model, load_file(ck/'adapter'/'adapter_model.safetensors'))
-        st = torch.load(ck/'state.pt', weights_only=False)
         opt.load_state_dict(st['opt']); sched.load_state_dict(st['sched']); step, losses = st['step'], list(st['losses'])
         torch.set_rng_state(st['torch_rng'])
     else: torch.manual_seed(cfg.seed)
@@ -223,7 +267,7 @@ def train_stage_a(
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
         losses.append(float(loss)); bar.set_postfix(loss=f'{losses[-1]:.3f}', lr=f'{sched.get_last_lr()[0]:.1e}')
         if out is not None and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == stop):
-            _save_ckpt(Path(out), peft_model, opt, sched, step + 1, losses, backbone, cfg)
+            _save_ckpt(Path(out), peft_model, opt, sched, step + 1, losses, backbone, cfg, run)
     backbone.model.eval()
     return backbone, losses
 
@@ -245,8 +289,11 @@ def load_adapter(backbone: Backbone, # the BASE backbone the adapter was trained
         if meta['family'] != backbone.family or meta['embed_dim'] != backbone.embed_dim:
             raise ValueError(f"adapter {path} was trained on a {meta['family']} backbone with embed_dim {meta['embed_dim']}, "
                              f"not on this {backbone.family} backbone with embed_dim {backbone.embed_dim}")
+        if meta.get('backbone_fingerprint') and meta['backbone_fingerprint'] != backbone.fingerprint():
+            warnings.warn(f"adapter {path} was trained on a base backbone with fingerprint {meta['backbone_fingerprint']}, not on this one "
+                          f"({backbone.fingerprint()}: other weights, dtype or pre-processing); its embeddings may be off")
     bb = backbone if inplace else copy.deepcopy(backbone)
     try: pm = PeftModel.from_pretrained(bb.model, str(ad))
     except Exception as e: raise ValueError(f"adapter {ad} does not fit this {backbone.family} backbone: {e}") from e
     model = pm.merge_and_unload() if merge else pm
-    return Backbone(model.eval(), bb.family, bb.image_size, bb.mean, bb.std)
+    return Backbone(model.eval(), bb.family, bb.image_size, bb.mean, bb.std, name=f'{backbone.name}+{path}')
