@@ -227,9 +227,10 @@ def cmd_docs(args) -> int:
     print(f'docs: open {build_docs(args.dest, quarto=quarto) / "index.html"}'); return 0
 
 def cmd_pretrain(args) -> int:
-    "Retrain the project's own backbone (data/mao_vit) on the generated benchmark's train split."
+    "Retrain the project's own backbone on the generated benchmark's train split (into a cache folder, or --dest; `--dest data/mao_vit` replaces the shipped one)."
     from mao_nb.pretrain import train_backbone, PretrainConfig
-    train_backbone(PretrainConfig(), Path(args.dest) if args.dest else data_dir()/'mao_vit'); return 0
+    bb = train_backbone(PretrainConfig(), Path(args.dest) if args.dest else None)
+    print(f'backbone trained: {getattr(bb, "name", "")}'); return 0
 
 def cmd_stage_a(args) -> int:
     "Retrain the Stage A adapter of the default backbone (data/mao_vit_stage_a) on the generated benchmark's train split."
@@ -293,8 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--sam-checkpoint', default=None); s.add_argument('--iters', type=int, default=80)
     s.add_argument('--work', default=None, help='folder for resumable work'); s.add_argument('--report', default=None, help='write an HTML report here')
     s.set_defaults(func=cmd_eval)
-    s = sub.add_parser('pretrain', help="retrain the shipped backbone data/mao_vit (about 15 min on 2 CPU cores)")
-    s.add_argument('--dest', default=None); s.set_defaults(func=cmd_pretrain)
+    s = sub.add_parser('pretrain', help="retrain the project's backbone (about 15 min on 2 CPU cores); --dest data/mao_vit replaces the shipped one")
+    s.add_argument('--dest', default=None, help='output folder (default: a cache folder named by the training config)'); s.set_defaults(func=cmd_pretrain)
     s = sub.add_parser('stage-a', help='retrain the shipped Stage A adapter data/mao_vit_stage_a')
     s.add_argument('--out', default=None); s.add_argument('--preset', default='default'); s.set_defaults(func=cmd_stage_a)
     s = sub.add_parser('cache', help='list the cached work (sizes, last use) or prune what no recent run uses',
