@@ -13,9 +13,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['default_device', 'set_seed', 'repo_root', 'data_dir', 'cache_dir', 'atomic_write', 'write_json', 'ImageLoadError',
-           'load_image', 'oriented_hw', 'image_size', 'rle_encode', 'rle_decode', 'rle_decode_window', 'rle_area',
-           'mask_to_box', 'box_iou', 'ObjectAnn', 'ImageRecord', 'Query', 'env_report']
+__all__ = ['default_device', 'set_seed', 'repo_root', 'data_dir', 'cache_dir', 'atomic_write', 'write_json', 'load_torch_file',
+           'ImageLoadError', 'load_image', 'oriented_hw', 'image_size', 'rle_encode', 'rle_decode', 'rle_decode_window',
+           'rle_area', 'mask_to_box', 'box_iou', 'ObjectAnn', 'ImageRecord', 'Query', 'env_report']
 
 # %% ../nbs/00_core.ipynb #569bb0e6
 def default_device(
@@ -87,6 +87,19 @@ def write_json(path: str|Path, # destination
               ) -> Path:
     "Write `obj` as JSON, atomically."
     return atomic_write(path, json.dumps(obj, indent=1))
+
+# %% ../nbs/00_core.ipynb #c0ffee11
+def load_torch_file(path: str|Path, # a checkpoint or cache file written by mao_nb
+                    what: str, # how the error calls it, e.g. 'Stage A training state'
+                    hint: str='delete it to start afresh', # what the user can do about it
+                   ) -> Any: # the loaded tensors / plain containers
+    "`torch.load(weights_only=True)`: a file that needs more than tensors and plain containers is refused, naming it."
+    import pickle, torch
+    try: return torch.load(path, map_location='cpu', weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
+        detail = next((l.strip() for l in str(e).splitlines() if 'Unsupported global' in l or 'error' in l.lower()), str(e).splitlines()[0] if str(e) else '')
+        raise ValueError(f"{path} is not a loadable {what}: torch.load(weights_only=True) refused it ({type(e).__name__}: {detail[:200]}). "
+                         f"It was not written by mao_nb (or was altered), and is not loaded; {hint}") from e
 
 # %% ../nbs/00_core.ipynb #2d0b781f
 class ImageLoadError(ValueError):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import data_dir, cache_dir, atomic_write, write_json, mask_to_box
+from .core import load_torch_file, data_dir, cache_dir, atomic_write, write_json, mask_to_box
 from .data import SoIRDataset, load_dataset, image_trace
 from .backbones import Backbone, backbone_from_config, load_backbone
 from .crops import crop_objects, crop_record
@@ -80,13 +80,7 @@ def _view_crops(inst, cfg: PretrainConfig, bcfg, out_size: int, margin: float) -
         crops.append(crop_objects(img, mask_to_box(m)[None], size=out_size, margin=margin, device='cpu')[0])
     return torch.cat(crops) if crops else torch.zeros(0, 3, out_size, out_size, dtype=torch.uint8)
 
-def _torch_load(path: Path, what: str):
-    "`torch.load(weights_only=True)`: a file that needs more than tensors and plain containers is refused, naming it."
-    try: return torch.load(path, map_location='cpu', weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
-        detail = next((l.strip() for l in str(e).splitlines() if 'Unsupported global' in l or 'error' in l.lower()), str(e).splitlines()[0] if str(e) else '')
-        raise ValueError(f"{path} is not a loadable {what}: torch.load(weights_only=True) refused it ({type(e).__name__}: {detail[:200]}). "
-                         f"It was not written by mao_nb (or was altered), and is not loaded; delete it to start afresh") from e
+def _torch_load(path: Path, what: str): return load_torch_file(path, what, 'delete it to start afresh')
 
 def _data_knobs(cfg: PretrainConfig) -> dict:
     return dict(bench=get_config(cfg.benchmark).to_dict(), gen=GENERATOR_VERSION, S=cfg.image_size, ctx=cfg.context, margin=cfg.margin,

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import ImageRecord, write_json, atomic_write
+from .core import load_torch_file, ImageRecord, write_json, atomic_write
 from .data import SoIRDataset
 from .backbones import Backbone
 from .crops import crop_objects
@@ -175,13 +175,7 @@ def _config_diff(old: dict, new: dict, ignore: tuple=('ckpt_every',)) -> list:
     return [f"{k} (checkpoint {old.get(k, miss)!r}, now {new.get(k, miss)!r})" for k in sorted(set(old) | set(new))
             if k not in ignore and old.get(k, miss) != new.get(k, miss)]
 
-def _torch_load(path: Path, what: str):
-    "`torch.load(weights_only=True)`: a file that needs more than tensors and plain containers is refused, naming it."
-    try: return torch.load(path, map_location='cpu', weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
-        detail = next((l.strip() for l in str(e).splitlines() if 'Unsupported global' in l or 'error' in l.lower()), str(e).splitlines()[0] if str(e) else '')
-        raise ValueError(f"{path} is not a loadable {what}: torch.load(weights_only=True) refused it ({type(e).__name__}: {detail[:200]}). "
-                         f"It was not written by mao_nb (or was altered), and is not loaded; delete its checkpoint folder or pass resume=False") from e
+def _torch_load(path: Path, what: str): return load_torch_file(path, what, 'delete its checkpoint folder or pass resume=False')
 
 def _save_ckpt(out: Path, peft_model, opt, sched, step: int, losses: list, backbone: Backbone, cfg: StageAConfig,
                run: dict, # config, backbone_fingerprint (of the base) and data signature of this run
