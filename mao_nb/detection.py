@@ -17,12 +17,12 @@ from scipy import ndimage as ndi
 from .core import default_device, ObjectAnn, ImageRecord, rle_encode, mask_to_box, box_iou
 
 # %% auto #0
-__all__ = ['OWLV2_NAME', 'NB_BINS', 'CANDIDATE_FEATURES', 'OFFLINE_SCORER', 'DETECTORS', 'SIZE_BUCKETS', 'filter_degenerate',
-           'postprocess_boxes', 'owlv2_boxes_to_image', 'Owlv2Objectness', 'toy_scene', 'group_regions',
-           'region_segments', 'offline_candidates', 'score_candidates', 'fit_offline_scorer', 'offline_proposals',
-           'OfflineDetector', 'oracle_detections', 'OracleDetector', 'Detector', 'get_detector', 'fallback_whole_image',
-           'detect', 'best_ious', 'detection_recall', 'recall_by_size', 'plot_detections', 'plot_recall_by_size',
-           'evaluate_detectors']
+__all__ = ['OWLV2_PAD', 'OWLV2_NAME', 'NB_BINS', 'CANDIDATE_FEATURES', 'OFFLINE_SCORER', 'DETECTORS', 'SIZE_BUCKETS',
+           'filter_degenerate', 'postprocess_boxes', 'owlv2_boxes_to_image', 'pad_to_square', 'Owlv2Objectness',
+           'toy_scene', 'group_regions', 'region_segments', 'offline_candidates', 'score_candidates',
+           'fit_offline_scorer', 'offline_proposals', 'OfflineDetector', 'oracle_detections', 'OracleDetector',
+           'Detector', 'get_detector', 'fallback_whole_image', 'detect', 'best_ious', 'detection_recall',
+           'recall_by_size', 'plot_detections', 'plot_recall_by_size', 'evaluate_detectors']
 
 # %% ../nbs/07_detection.ipynb #29b61df9
 def filter_degenerate(
@@ -63,6 +63,19 @@ def owlv2_boxes_to_image(
     lim = torch.stack([hw[:, 1], hw[:, 0], hw[:, 1], hw[:, 0]], -1)[:, None]  # [B, 1, 4] W, H, W, H
     return torch.minimum(xyxy.clamp(min=0), lim)
 
+# %% ../nbs/07_detection.ipynb #04e82806
+OWLV2_PAD = 128  # the original OWLv2's grey padding (0.5), in uint8
+
+def pad_to_square(image: np.ndarray, # [H, W, 3] uint8
+                  value: int=OWLV2_PAD, # padding grey level
+                 ) -> np.ndarray: # [S, S, 3] uint8 with S = max(H, W), the image at the top left
+    "Pad an image at the bottom and right to a square, with grey, as the original OWLv2 does."
+    image = np.asarray(image); H, W = image.shape[:2]; S = max(H, W)
+    if H == W: return image
+    out = np.full((S, S) + image.shape[2:], value, dtype=image.dtype)
+    out[:H, :W] = image
+    return out
+
 # %% ../nbs/07_detection.ipynb #99106d25
 OWLV2_NAME = 'google/owlv2-base-patch16-ensemble'
 
@@ -96,8 +109,8 @@ class Owlv2Objectness:
 
     @torch.no_grad()
     def raw(self, images: list) -> tuple: # (scores [B, N], boxes [B, N, 4] xyxy image pixels)
-        "Objectness scores and image-pixel boxes of every patch token, for one batch of [H, W, 3] uint8 images."
-        pv = self.processor(images=list(images), return_tensors='pt')['pixel_values'].to(self.device, next(self.model.parameters()).dtype)
+        "Objectness scores and image-pixel boxes of every patch token, for one batch of [H, W, 3] uint8 images (grey-padded to squares)."
+        pv = self.processor(images=[pad_to_square(im) for im in images], return_tensors='pt')['pixel_values'].to(self.device, next(self.model.parameters()).dtype)
         fmap, _ = self.model.image_embedder(pixel_values=pv)          # [B, h, w, D]
         feats = fmap.reshape(fmap.shape[0], -1, fmap.shape[-1])       # [B, h*w, D]
         scores = self.model.objectness_predictor(feats).sigmoid()      # [B, N]

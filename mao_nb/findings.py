@@ -5,6 +5,9 @@
 # %% ../nbs/17_findings.ipynb #5033f4e0
 from __future__ import annotations
 import numpy as np
+from pathlib import Path
+import torch
+import torch.nn.functional as F
 from dataclasses import replace
 from tqdm.auto import tqdm
 
@@ -12,10 +15,11 @@ from .data import SoIRDataset
 from .haystack import get_config, benchmark_instances, render_scene, make_query
 from .pipeline import PipelineConfig, decompose, evaluate_method
 from .stage_a import query_vectors
-from .stage_b import StageBConfig
+from .stage_b import StageBConfig, pointing_game, chain_diagnostics, chain_summary
 
 # %% auto #0
-__all__ = ['KNOBS', 'sweep_dataset', 'run_sweep', 'plot_sweep', 'stage_b_sweep', 'plot_stage_b_sweep']
+__all__ = ['KNOBS', 'sweep_dataset', 'run_sweep', 'plot_sweep', 'stage_b_sweep', 'plot_stage_b_sweep', 'compare_backbones',
+           'comparison_table', 'best_candidate', 'plot_comparison', 'teacher_gem_vectors', 'evaluate_teacher_gem']
 
 # %% ../nbs/17_findings.ipynb #aa6113d6
 KNOBS = {'area': 'relative object area', 'clutter': 'objects per scene', 'resolution': 'image side (px)'}
@@ -110,3 +114,116 @@ def plot_stage_b_sweep(results: dict, # from `stage_b_sweep`
     fig.update_layout(xaxis_type='log', xaxis_title='alpha (regulariser weight)', yaxis_title=f'{metric} (%)', width=600, height=380,
                       title=title or f'MaO {metric} against alpha')
     return fig
+
+# %% ../nbs/17_findings.ipynb #e989814a
+def compare_backbones(candidates: dict, # name -> zero-shot Backbone
+                      val: SoIRDataset, # the validation split (never the test split)
+                      train: SoIRDataset|None=None, # train split for Stage A, validation instances hidden (None: no Stage A)
+                      methods: tuple=('global', 'gem', 'average', 'full_image', 'per_crop', 'mao'), # rows
+                      stage_a_cfg=None, # a `StageAConfig` (None: `STAGE_A_CPU`)
+                      objects: PipelineConfig|None=None, # object source (None: the ORACLE, ground truth)
+                      work=None, # cache folder (None: a cache folder named after `val`)
+                      max_objects: int=1024, # objects in the diagnostics
+                      progress: bool=True) -> list: # rows: candidate, variant, method, mAP, R@1/5/10, vectors_per_image; plus 'diagnostics'
+    "Every method for every candidate backbone, zero-shot and after Stage A, on the validation split, with the mechanism diagnostics."
+    import copy
+    import hashlib, json, re
+    from mao_nb.core import cache_dir, write_json
+    from mao_nb.pipeline import run_ablation, gallery_vectors, backbone_key
+    from mao_nb.stage_a import STAGE_A_CPU, train_stage_a, load_adapter
+    cfg = objects or PipelineConfig(detector='oracle', masker='oracle'); sa = stage_a_cfg or STAGE_A_CPU
+    work = Path(work) if work is not None else cache_dir('runs', 'select-' + val.name.replace('/', '_'))
+    rows = []
+    for name, bb in candidates.items():
+        variants = {'zero-shot': bb}
+        if train is not None:
+            out = work/f"stage_a-{re.sub(r'[^A-Za-z0-9]+', '_', name).strip('_')}-{bb.fingerprint()[:12]}"
+            train_stage_a(copy.deepcopy(bb), train, sa, out=out, progress=progress)  # resumes; a finished run is not repeated
+            variants['stage A'] = load_adapter(bb, out)
+        res = run_ablation(val, {f'{name} / {v}': b for v, b in variants.items()}, {'oracle': cfg}, methods, work, progress)
+        for v, b in variants.items():
+            for m in methods:
+                r = next(r for r in res.values() if r['backbone'] == f'{name} / {v}' and r['method'] == m)
+                rows.append(dict(candidate=name, variant=v, method=m, **{k: r[k] for k in ('mAP', 'R@1', 'R@5', 'R@10', 'vectors_per_image')}))
+            if {'average', 'mao'} <= set(methods):  # the diagnostics, cached as JSON (keyed like the vectors they read)
+                key = hashlib.sha1(json.dumps([val.name, len(val.gallery), max_objects, cfg.fingerprint('vectors', backbone_key(b))]).encode()).hexdigest()[:12]
+                path = work/f'diagnostics-{key}.json'
+                if path.exists(): d = json.loads(path.read_text())
+                else:
+                    recs = decompose(val.gallery, cfg, work, progress=False)
+                    V = {m: gallery_vectors(b, recs, m, cfg, work, progress=False)[0] for m in ('average', 'mao')}
+                    pg = pointing_game(b, val, cfg.margin, max_objects=max_objects)
+                    d = dict(pointing={k: x for k, x in pg.items() if not torch.is_tensor(x)},
+                             chain=chain_summary(chain_diagnostics(b, val, V, cfg.margin, max_objects=max_objects)))
+                    write_json(path, d)
+                rows.append(dict(candidate=name, variant=v, method='diagnostics', **d))
+    return rows
+
+def comparison_table(rows: list, # from `compare_backbones`
+                    ) -> str: # markdown: one line per candidate and variant, mAP % per method, then MaO - average
+    "The comparison as a markdown table."
+    ms = [m for m in dict.fromkeys(r['method'] for r in rows) if m != 'diagnostics']
+    keys = list(dict.fromkeys((r['candidate'], r['variant']) for r in rows))
+    get = lambda c, v, m: next((r['mAP'] for r in rows if (r['candidate'], r['variant'], r['method']) == (c, v, m)), None)
+    md = ['| candidate | variant | ' + ' | '.join(ms) + ' | MaO - average |', '|---|---|' + '---|' * (len(ms) + 1)]
+    for c, v in keys:
+        a, o = get(c, v, 'average'), get(c, v, 'mao')
+        md.append(f'| {c} | {v} | ' + ' | '.join('' if get(c, v, m) is None else f'{100 * get(c, v, m):.1f}' for m in ms)
+                  + (f' | {100 * (o - a):+.1f} |' if a is not None and o is not None else ' | |'))
+    return '\n'.join(md)
+
+def best_candidate(rows: list, # from `compare_backbones`
+                   method: str='mao', # the method whose validation mAP decides
+                   variant: str='stage A', # after Stage A (the full method) by default; falls back to zero-shot when absent
+                  ) -> str: # the candidate name
+    "The candidate with the best validation mAP of `method`."
+    pick = [r for r in rows if r['method'] == method and r['variant'] == variant] or [r for r in rows if r['method'] == method]
+    if not pick: raise ValueError(f"no row of method {method!r} in the comparison")
+    return max(pick, key=lambda r: r['mAP'])['candidate']
+
+def plot_comparison(rows: list, # from `compare_backbones`
+                    title: str|None=None):
+    "mAP per method, one bar group per method, one bar per candidate and variant (plotly)."
+    import plotly.graph_objects as go
+    ms = [m for m in dict.fromkeys(r['method'] for r in rows) if m != 'diagnostics']
+    keys = list(dict.fromkeys((r['candidate'], r['variant']) for r in rows))
+    get = lambda c, v, m: next((100 * r['mAP'] for r in rows if (r['candidate'], r['variant'], r['method']) == (c, v, m)), None)
+    fig = go.Figure([go.Bar(name=f'{c} / {v}', x=ms, y=[get(c, v, m) for m in ms]) for c, v in keys])
+    return fig.update_layout(barmode='group', width=820, height=380, title=title, yaxis_title='mAP (%)', margin=dict(l=50, r=10, t=50, b=30))
+
+# %% ../nbs/17_findings.ipynb #af5c16d3
+@torch.no_grad()
+def teacher_gem_vectors(images: list, # [H, W, 3] uint8 images (whole gallery images, or query crops)
+                        size: int=448, # the teacher's input side (images are resized to a square)
+                        p: float=3.0, # GeM exponent
+                        teacher=None, # from `mao_nb.pretrain.load_teacher` (None: loaded here)
+                        batch: int=16) -> torch.Tensor: # [N, 1280] normalised
+    "GeM descriptors from the ImageNet EfficientNet-Lite0 teacher's last feature map."
+    from PIL import Image
+    from mao_nb.pretrain import load_teacher, teacher_features
+    teacher = teacher or load_teacher(); out = []
+    for i in range(0, len(images), batch):
+        x = torch.stack([torch.from_numpy(np.array(Image.fromarray(np.asarray(im)).resize((size, size), Image.BICUBIC))).permute(2, 0, 1)
+                         for im in images[i:i + batch]])
+        _, f = teacher_features(teacher, x)                                                  # [b, 1280, h, w]
+        out.append(F.normalize(f.clamp_min(1e-6).pow(p).mean((2, 3)).pow(1 / p), dim=-1))
+    return torch.cat(out) if out else torch.zeros(0, 1280)
+
+def evaluate_teacher_gem(ds: SoIRDataset, # queries and gallery
+                         size: int=448, # gallery input side
+                         query_size: int=224, # query crop side
+                         margin: float=0.2, # query crop margin
+                        ) -> dict: # metrics as `mao_nb.pipeline.evaluate_method`
+    "The real-weights reference row: teacher GeM of every gallery image, searched with teacher GeM of the query crops."
+    from mao_nb.crops import crop_objects
+    from mao_nb.metrics import evaluate_index
+    from mao_nb.pipeline import index_gallery
+    from mao_nb.pretrain import load_teacher
+    t = load_teacher()
+    V = teacher_gem_vectors([r.load() for r in ds.gallery], size, teacher=t)
+    crops = [crop_objects(q.load(), q.boxes, None, size=query_size, margin=margin, device='cpu')[0][0].permute(1, 2, 0).numpy() for q in ds.queries]
+    Q = teacher_gem_vectors(crops, query_size, teacher=t)
+    index = index_gallery(V.numpy(), np.arange(len(ds.gallery)), ds.gallery, meta={'method': 'teacher GeM'})
+    gids = [r.image_id for r in ds.gallery]
+    relevant = [{gids[g] for g in np.flatnonzero(row)} for row in ds.relevance()]
+    return {**evaluate_index(index, Q.numpy(), relevant), 'vectors_per_image': 1.0}

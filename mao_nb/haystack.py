@@ -17,12 +17,15 @@ from .core import ImageRecord, Query, ObjectAnn, rle_encode, mask_to_box, cache_
 from .data import SoIRDataset, save_dataset, load_dataset, image_trace
 
 # %% auto #0
-__all__ = ['FAMILIES', 'PALETTES', 'PATTERNS', 'EMBLEMS', 'PHOTOS', 'GENERATOR_VERSION', 'PRESETS', 'category_name',
-           'category_params', 'instance_params', 'draw_instance', 'Instance', 'instance_from_id', 'plot_instances',
-           'sample_view', 'warp_instance', 'background_photos', 'texture_background', 'photo_background',
-           'make_background', 'render_view', 'plot_views', 'HaystackConfig', 'check_config', 'get_config',
-           'clutter_count', 'cap_areas', 'render_scene', 'benchmark_instances', 'scene_needles', 'make_scene',
-           'make_query', 'benchmark_dir', 'generate_benchmark', 'load_benchmark', 'dataset_instances']
+__all__ = ['FAMILIES', 'PALETTES', 'PATTERNS', 'EMBLEMS', 'OBJECT_KINDS', 'PHOTOS', 'EXTRA_PHOTOS', 'PHOTO_CATEGORIES',
+           'PHOTO_GRID', 'GENERATOR_VERSION', 'PRESETS', 'category_name', 'category_params', 'instance_params',
+           'draw_instance', 'Instance', 'instance_from_id', 'plot_instances', 'sample_view', 'warp_instance',
+           'background_photos', 'texture_background', 'photo_background', 'make_background', 'render_view',
+           'plot_views', 'all_photos', 'photo_category', 'photo_instance_params', 'draw_photo_instance',
+           'HaystackConfig', 'check_config', 'get_config', 'clutter_count', 'cap_areas', 'render_scene',
+           'benchmark_instances', 'scene_needles', 'make_scene', 'make_query', 'config_hash', 'benchmark_dir',
+           'generate_benchmark', 'load_benchmark', 'dataset_instances', 'validation_categories', 'validation_instances',
+           'without_instances', 'validation_split', 'training_split', 'backdrop_photos']
 
 # %% ../nbs/02_haystack.ipynb #5f9766d7
 FAMILIES = ('star', 'polygon', 'blob', 'ring', 'cross', 'striped-ellipse', 'heart', 'crescent', 'arrow', 'capsule', 'gear', 'kite')
@@ -118,6 +121,13 @@ def _grid(D: int):
     yy, xx = (np.mgrid[0:D, 0:D].astype(np.float32) + 0.5) / D - 0.5
     return yy, xx
 
+def _antialias(rgb: np.ndarray, m: np.ndarray, size: int) -> np.ndarray: # [2S, 2S, 3] colour in [0, 1], [2S, 2S] bool -> [S, S, 4] float32
+    "Average 2x2 blocks of premultiplied colour (anti-aliasing); return straight RGBA."
+    rgba = np.concatenate([rgb * m[..., None], m[..., None].astype(np.float32)], -1)
+    rgba = rgba.reshape(size, 2, size, 2, 4).mean((1, 3))
+    a = rgba[..., 3:]
+    return np.concatenate([np.where(a > 0, rgba[..., :3] / np.maximum(a, 1e-6), 0), a], -1).astype(np.float32)
+
 def draw_instance(p: dict, # parameters from `instance_params`
                   size: int=128, # side of the square sprite in pixels
                  ) -> np.ndarray: # [size, size, 4] float32 RGBA in [0, 1], straight alpha
@@ -145,41 +155,47 @@ def draw_instance(p: dict, # parameters from `instance_params`
         elif kind == 'ring': dr.ellipse(box, fill=255); dr.ellipse([cx - r / 2, cy - r / 2, cx + r / 2, cy + r / 2], fill=0)
         rgb = np.where(((np.asarray(e) > 127) & (dist > w + 2))[..., None], np.float32(p['emblem_colour']), rgb)
     shade = np.clip(1.1 - 0.55 * np.sqrt((xx + 0.16) ** 2 + (yy + 0.16) ** 2), 0.6, 1.1)  # soft light from the top left
-    rgba = np.concatenate([np.clip(rgb * shade[..., None], 0, 1) * m[..., None], m[..., None].astype(np.float32)], -1)
-    rgba = rgba.reshape(size, 2, size, 2, 4).mean((1, 3))  # 2x2 average of premultiplied colour = anti-aliasing
-    a = rgba[..., 3:]
-    return np.concatenate([np.where(a > 0, rgba[..., :3] / np.maximum(a, 1e-6), 0), a], -1).astype(np.float32)
+    return _antialias(np.clip(rgb * shade[..., None], 0, 1), m, size)
 
 # %% ../nbs/02_haystack.ipynb #b0c020cf
+OBJECT_KINDS = ('sprites', 'photo') # what an instance can be made of
+
 @dataclass(frozen=True)
 class Instance:
     "One object of the benchmark: a deterministic function of (seed, category, index)."
     seed: int # benchmark seed
-    category_index: int # which category (shape family + palette)
+    category_index: int # which category (shape family + palette, or a photo)
     index: int # which instance of that category (< 1000)
     sprite_size: int = 128 # side of the canonical sprite in pixels
+    objects: str = 'sprites' # 'sprites' (procedural) or 'photo' (a region cut from a real photo)
 
     @property
     def instance_id(self) -> int: return 1000 * self.category_index + self.index
     @property
-    def category(self) -> str: return category_name(self.category_index)
+    def category(self) -> str: return photo_category(self.category_index) if self.objects == 'photo' else category_name(self.category_index)
     @property
-    def params(self) -> dict: return instance_params(self.seed, self.category_index, self.index)
+    def params(self) -> dict:
+        if self.objects == 'photo': return photo_instance_params(self.seed, self.category_index, self.index)
+        return instance_params(self.seed, self.category_index, self.index)
     def sprite(self) -> np.ndarray: # [S, S, 4] uint8 RGBA
         "The canonical sprite."
         return np.asarray(_pyramid(self)[0][0])
 
 def instance_from_id(seed: int, # benchmark seed
                      instance_id: int, # 1000 * category + index
-                     sprite_size: int=128) -> Instance:
+                     sprite_size: int=128,
+                     objects: str='sprites', # 'sprites' or 'photo'
+                    ) -> Instance:
     "The `Instance` behind an instance id."
     if instance_id < 0: raise ValueError(f"instance_id must be >= 0, got {instance_id}")
-    return Instance(seed, instance_id // 1000, instance_id % 1000, sprite_size)
+    return Instance(seed, instance_id // 1000, instance_id % 1000, sprite_size, objects)
 
 @functools.lru_cache(maxsize=4096)
 def _pyramid(inst: Instance) -> list:
     "The sprite at sizes S, S/2, S/4, ... as PIL RGBA images, each with the centres of its mask pixels [N, 2] (x, y)."
-    rgba = (np.clip(draw_instance(inst.params, inst.sprite_size), 0, 1) * 255 + 0.5).astype(np.uint8)
+    if inst.objects not in OBJECT_KINDS: raise ValueError(f"Instance.objects must be one of {OBJECT_KINDS}, got {inst.objects!r}")
+    draw = draw_photo_instance if inst.objects == 'photo' else draw_instance
+    rgba = (np.clip(draw(inst.params, inst.sprite_size), 0, 1) * 255 + 0.5).astype(np.uint8)
     im, levels = Image.fromarray(rgba, 'RGBA'), []
     while True:
         ys, xs = np.nonzero(np.asarray(im)[..., 3] >= 128)
@@ -319,9 +335,12 @@ def texture_background(rng: np.random.Generator, # the random stream
 
 def photo_background(rng: np.random.Generator, # the random stream
                      size: tuple, # (H, W)
+                     names: Sequence[str]|None=None, # the photos to choose from (default: every one of `background_photos`)
                     ) -> tuple: # ([H, W, 3] uint8, photo name)
     "A random crop (45-100% of the short side) of a random shipped photo, resized to `size`, maybe mirrored."
-    photos = background_photos(); name = list(photos)[int(rng.integers(len(photos)))]; a = photos[name]
+    photos = background_photos() if names is None else {n: all_photos()[n] for n in names}
+    if not photos: raise ValueError("photo_background: no photo to choose from (names is empty)")
+    name = list(photos)[int(rng.integers(len(photos)))]; a = photos[name]
     h, w = size; H, W = a.shape[:2]; r = w / h
     ch = max(1, int(min(H, W / r) * rng.uniform(0.45, 1.0))); cw = max(1, min(W, int(ch * r)))
     y, x = int(rng.integers(0, H - ch + 1)), int(rng.integers(0, W - cw + 1))
@@ -331,9 +350,10 @@ def photo_background(rng: np.random.Generator, # the random stream
 def make_background(rng: np.random.Generator, # the random stream
                     size: tuple, # (H, W)
                     photo_fraction: float=0.6, # probability of a photo (else a texture)
+                    photos: Sequence[str]|None=None, # the photos to choose from (default: every one of `background_photos`)
                    ) -> tuple: # ([H, W, 3] uint8, source name)
     "A scene background: a photo crop or a procedural texture."
-    if rng.random() < photo_fraction: return photo_background(rng, size)
+    if rng.random() < photo_fraction: return photo_background(rng, size, photos)
     return texture_background(rng, size), 'texture'
 
 # %% ../nbs/02_haystack.ipynb #f68dced2
@@ -388,8 +408,69 @@ def plot_views(instances: Sequence[Instance], # objects (one row each)
     fig.update_layout(width=(size * 0.75 + 4) * n + 60, height=(size * 0.75 + 4) * len(instances) + 40, margin=dict(l=10, r=40, t=20, b=10))
     return fig
 
+# %% ../nbs/02_haystack.ipynb #0946f43e
+EXTRA_PHOTOS = ('retina', 'grace_hopper') # shipped photos that are not backgrounds of the sprite benchmarks (adding them to PHOTOS would change those)
+PHOTO_CATEGORIES = ('astronaut', 'chelsea', 'coffee', 'stereo_motorcycle', 'brick', 'china', 'grass', 'coins', 'immunohistochemistry',
+                    'gravel', 'camera', 'flower', 'rocket', 'retina', 'hubble_deep_field', # the photo preset's 15 categories
+                    'grace_hopper', 'moon', 'clock', 'cell') # category c -> photo (grace_hopper comes with matplotlib, not a requirement)
+PHOTO_GRID = 4 # a photo gives PHOTO_GRID ** 2 disjoint regions, at most that many instances per category
+
+def _extra_photo(name: str) -> np.ndarray:
+    if name == 'grace_hopper':
+        from matplotlib import cbook
+        with cbook.get_sample_data('grace_hopper.jpg') as f: return np.asarray(Image.open(f).convert('RGB'))
+    import skimage.data
+    return getattr(skimage.data, name)()
+
+@functools.lru_cache(maxsize=1)
+def all_photos() -> dict: # name -> [H, W, 3] uint8
+    "Every shipped photo: `background_photos` and `EXTRA_PHOTOS` (those that load without a download)."
+    out = dict(background_photos())
+    for n in EXTRA_PHOTOS:
+        try: a = np.asarray(_extra_photo(n))
+        except Exception: continue  # not shipped with this version of the package: skip it
+        out[n] = np.ascontiguousarray(np.repeat(a[..., None], 3, -1) if a.ndim == 2 else a[..., :3])
+    return out
+
+def photo_category(c: int, # category index
+                  ) -> str: # the name of the photo its instances are cut from
+    "The photo of category `c` (for `objects='photo'`)."
+    if not 0 <= c < len(PHOTO_CATEGORIES): raise ValueError(f"photo category index must be in [0, {len(PHOTO_CATEGORIES)}), got {c}")
+    name = PHOTO_CATEGORIES[c]
+    if name not in all_photos(): raise RuntimeError(f"photo {name!r} (category {c}) cannot be loaded here: the installed scikit-image, scikit-learn or matplotlib does not ship it")
+    return name
+
+# %% ../nbs/02_haystack.ipynb #aff01d8c
+@functools.lru_cache(maxsize=64)
+def _cell_spread(name: str) -> np.ndarray: # [PHOTO_GRID ** 2] standard deviation of each grid cell's pixels, row by row
+    a = all_photos()[name]; H, W = a.shape[:2]; G = PHOTO_GRID
+    return np.array([a[r * H // G:(r + 1) * H // G, q * W // G:(q + 1) * W // G].std() for r in range(G) for q in range(G)])
+
+def photo_instance_params(seed: int, # benchmark seed
+                          c: int, # category index (a photo)
+                          i: int, # instance index, < PHOTO_GRID ** 2
+                         ) -> dict: # photo name, region box [x0, y0, side] in photo pixels, and the blob mask's shape
+    "Where instance `i` of photo category `c` is cut from its photo, and the shape of its mask."
+    if not 0 <= i < PHOTO_GRID ** 2: raise ValueError(f"a photo category has {PHOTO_GRID ** 2} instances (its grid cells), got index {i}")
+    name = photo_category(c); H, W = all_photos()[name].shape[:2]
+    cells = sorted(np.random.default_rng([seed, 13, c]).permutation(PHOTO_GRID ** 2), key=lambda k: bool(_cell_spread(name)[k] < 12))
+    r, q = divmod(int(cells[i]), PHOTO_GRID)  # the category's cells, shuffled once, flat ones (clear sky) last
+    rng = np.random.default_rng([seed, 14, c, i]); u = rng.uniform
+    ch, cw = H / PHOTO_GRID, W / PHOTO_GRID; side = min(ch, cw) * u(0.8, 1.0)
+    return dict(photo=name, box=[q * cw + u(0, cw - side), r * ch + u(0, ch - side), side], family='blob', aspect=u(0.65, 1.0),
+                amps=u(0.04, 0.14, 4).tolist(), phases=u(0, 2 * np.pi, 4).tolist())
+
+def draw_photo_instance(p: dict, # parameters from `photo_instance_params`
+                        size: int=128, # side of the square sprite in pixels
+                       ) -> np.ndarray: # [size, size, 4] float32 RGBA in [0, 1], straight alpha
+    "Cut an instance's region out of its photo, with its blob mask as alpha."
+    D = 2 * size; x0, y0, s = p['box']
+    rgb = Image.fromarray(all_photos()[p['photo']]).resize((D, D), Image.Resampling.BICUBIC, box=(x0, y0, x0 + s, y0 + s))
+    return _antialias(np.asarray(rgb, np.float32) / 255, _shape_mask(p, D), size)
+
 # %% ../nbs/02_haystack.ipynb #3c086b95
 GENERATOR_VERSION = 1 # bump when a change to this notebook changes the generated pixels or annotations (invalidates caches)
+_LATER_KNOBS = {'objects': 'sprites'} # knobs added after benchmarks were cached -> their default: left out of `to_dict` there, so old hashes hold
 
 @dataclass(frozen=True)
 class HaystackConfig:
@@ -420,8 +501,11 @@ class HaystackConfig:
     n_train_query_views: int = 2 # query views per train instance (trainers can render more with `render_view`)
     query_size: int = 224 # side of query images
     query_area_range: tuple = (0.12, 0.35) # object area in a query image
+    objects: str = 'sprites' # 'sprites' (procedural objects) or 'photo' (regions cut from real photos; a category is one photo)
 
-    def to_dict(self) -> dict: return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+    def to_dict(self) -> dict: # every knob, except later knobs (`_LATER_KNOBS`) at their default
+        d = {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+        return {k: v for k, v in d.items() if not (k in _LATER_KNOBS and v == _LATER_KNOBS[k])}
     @classmethod
     def from_dict(cls, d: dict) -> 'HaystackConfig': return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
@@ -470,7 +554,19 @@ def check_config(cfg: HaystackConfig, # the configuration to check
     if cfg.n_train_instances + cfg.n_test_instances + cfg.n_test_distractors >= 1000:
         raise ValueError("instance ids are 1000 * category + index: at most 999 instances per category")
     if cfg.sprite_size < 32 or cfg.sprite_size % 2: raise ValueError(f"sprite_size must be even and >= 32, got {cfg.sprite_size}")
+    if cfg.objects not in OBJECT_KINDS: raise ValueError(f"objects must be one of {OBJECT_KINDS}, got {cfg.objects!r}")
+    if cfg.objects == 'photo': _check_photo_counts(cfg)
     return cfg
+
+def _check_photo_counts(cfg):
+    "A photo benchmark needs one photo per category and one region per instance of a category."
+    n_cat = cfg.n_train_categories + cfg.n_test_novel_categories
+    if n_cat > len(PHOTO_CATEGORIES):
+        raise ValueError(f"objects='photo': n_train_categories + n_test_novel_categories = {n_cat}, but only {len(PHOTO_CATEGORIES)} photos can be categories")
+    per = max(cfg.n_train_instances + (cfg.n_test_instances + cfg.n_test_distractors if cfg.n_test_seen_categories else 0),
+              cfg.n_test_instances + cfg.n_test_distractors)
+    if per > PHOTO_GRID ** 2:
+        raise ValueError(f"objects='photo': a category needs {per} instances (train + test + distractors), but a photo has only {PHOTO_GRID ** 2} disjoint regions")
 
 PRESETS = {
     'default': HaystackConfig(),
@@ -481,6 +577,9 @@ PRESETS = {
     'large': HaystackConfig(name='large', size=(1024, 1024), train_size=(768, 768), area_range=(0.001, 0.15), sprite_size=256,
                             n_train_categories=48, n_train_instances=10, n_test_seen_categories=8, n_test_novel_categories=8,
                             n_test_instances=5, n_test_distractors=3, n_train_scenes=4000, n_test_scenes=2000),
+    'photo': HaystackConfig(name='photo', objects='photo', photo_fraction=1.0, n_train_categories=11, n_train_instances=8),
+        # 11 + 4 novel = 15 photos as categories; a seen category uses 8 + 5 + 2 of its 16 regions
+    'voxdet': HaystackConfig(name='voxdet', size=(288, 288), train_size=(288, 288), area_range=(0.003, 0.03)),  # VoxDet's regime for a 64-px backbone
 }
 
 def get_config(cfg: HaystackConfig|str='default', # a config, or a preset name
@@ -540,7 +639,7 @@ def render_scene(instances: Sequence[Instance], # the pool that clutter and look
     # 3. how big
     areas = cap_areas(_log_uniform(rng, lo, hi, len(chosen)), cfg.fill_max, lo) * npx
     # 4. background, then objects in order; label[y, x] = index of the object on top
-    bg, bg_name = make_background(rng, (H, W), cfg.photo_fraction)
+    bg, bg_name = make_background(rng, (H, W), cfg.photo_fraction, backdrop_photos(cfg, chosen) if cfg.objects == 'photo' else None)
     img = bg.astype(np.float32); label = np.full((H, W), -1, np.int16)
     full, vis, kept, where = [], [], [], []
     for inst, role, area in zip(chosen, roles, areas):
@@ -583,7 +682,7 @@ def render_scene(instances: Sequence[Instance], # the pool that clutter and look
 def benchmark_instances(cfg: HaystackConfig, # the benchmark
                        ) -> dict: # {'train': [...], 'test': [queried], 'test_distractors': [unqueried]} lists of Instance
     "The instances of each split."
-    mk = lambda c, i: Instance(cfg.seed, int(c), int(i), cfg.sprite_size)
+    mk = lambda c, i: Instance(cfg.seed, int(c), int(i), cfg.sprite_size, cfg.objects)
     train = [mk(c, i) for c in range(cfg.n_train_categories) for i in range(cfg.n_train_instances)]
     seen = np.unique(np.linspace(0, cfg.n_train_categories - 1, cfg.n_test_seen_categories).round().astype(int)) if cfg.n_test_seen_categories else []
     novel = range(cfg.n_train_categories, cfg.n_train_categories + cfg.n_test_novel_categories)
@@ -595,10 +694,10 @@ def benchmark_instances(cfg: HaystackConfig, # the benchmark
     return {'train': train, 'test': test, 'test_distractors': distract}
 
 # %% ../nbs/02_haystack.ipynb #d5141879
-_SPLIT_CODE = {'train': 0, 'test': 1}
+_SPLIT_CODE = {'train': 0, 'test': 1, 'val': 2}
 
 def scene_needles(cfg: HaystackConfig, # the benchmark
-                  split: str, # 'train' or 'test'
+                  split: str, # 'train', 'val' or 'test'
                   i: int, # scene index
                   queried: Sequence[Instance], # the split's queried instances
                  ) -> list: # the needles of scene i (Instance)
@@ -616,7 +715,7 @@ def scene_needles(cfg: HaystackConfig, # the benchmark
 def _png_bytes(img: np.ndarray) -> bytes:
     buf = io.BytesIO(); Image.fromarray(img).save(buf, format='PNG', compress_level=1); return buf.getvalue()
 
-def _split_size(cfg, split): return tuple(cfg.size if split == 'test' else cfg.train_size)
+def _split_size(cfg, split): return tuple(cfg.train_size if split == 'train' else cfg.size)  # validation scenes at test resolution
 
 def make_scene(cfg: HaystackConfig, # the benchmark
                split: str, # 'train' or 'test'
@@ -659,12 +758,17 @@ def _read(folder: Path, image_id: str, cls=ImageRecord) -> ImageRecord|None:
     return cls.from_dict(d)
 
 # %% ../nbs/02_haystack.ipynb #4d348c59
+def config_hash(cfg: HaystackConfig|str='default', # a config or preset name
+               ) -> str: # 10 hex digits
+    "The hash of a benchmark's knobs and `GENERATOR_VERSION`: it names the cache folder."
+    cfg = get_config(cfg)
+    return hashlib.sha1(json.dumps({**cfg.to_dict(), 'version': GENERATOR_VERSION}, sort_keys=True).encode()).hexdigest()[:10]
+
 def benchmark_dir(cfg: HaystackConfig|str='default', # a config or preset name
                  ) -> Path: # the cache folder of this benchmark
     "Where a benchmark lives: `cache_dir('haystack', '<name>-<config hash>')`."
     cfg = get_config(cfg)
-    h = hashlib.sha1(json.dumps({**cfg.to_dict(), 'version': GENERATOR_VERSION}, sort_keys=True).encode()).hexdigest()[:10]
-    return cache_dir('haystack', f'{cfg.name}-{h}')
+    return cache_dir('haystack', f'{cfg.name}-{config_hash(cfg)}')
 
 def _items(cfg, insts):
     "Every (split, kind, key) to make: kind 'scene' (key = index) or 'query' (key = (instance, view))."
@@ -747,4 +851,68 @@ def dataset_instances(ds: SoIRDataset, # a split made by `generate_benchmark`
     "The `Instance` objects of a generated split, so that more views can be rendered."
     cfg = ds.meta.get('config'); rows = ds.meta.get('instances')
     if cfg is None or rows is None: raise ValueError(f"dataset {ds.name!r} was not made by mao_nb.haystack (no config/instances in its meta)")
-    return {r['instance_id']: instance_from_id(cfg['seed'], r['instance_id'], cfg['sprite_size']) for r in rows if role in (None, r['role'])}
+    objects = cfg.get('objects', 'sprites')  # left out of the dict at its default
+    return {r['instance_id']: instance_from_id(cfg['seed'], r['instance_id'], cfg['sprite_size'], objects) for r in rows if role in (None, r['role'])}
+
+# %% ../nbs/02_haystack.ipynb #10a65c6c
+def validation_categories(cfg: HaystackConfig|str='default', # a config or preset name
+                         ) -> list: # category indices held out of training for validation
+    "The train categories whose instances form the validation split: the last quarter not shared with the test split."
+    cfg = get_config(cfg)
+    shared = {i.category_index for i in benchmark_instances(cfg)['test']}
+    free = [c for c in range(cfg.n_train_categories) if c not in shared]
+    return free[-max(1, cfg.n_train_categories // 4):] if free else []
+
+def validation_instances(cfg: HaystackConfig|str='default', # a config or preset name
+                        ) -> list: # the held-out train instances (Instance)
+    "Every train instance of the validation categories."
+    cfg = get_config(cfg); cats = set(validation_categories(cfg))
+    return [i for i in benchmark_instances(cfg)['train'] if i.category_index in cats]
+
+def without_instances(ds: SoIRDataset, # a split (e.g. the train split)
+                      ids, # instance ids to hide (e.g. those of `validation_instances`)
+                     ) -> SoIRDataset: # the same scenes; no query of those instances, and their objects unlabelled (instance_id -1)
+    "A split that can no longer teach anything about the instances `ids`."
+    ids = {int(i) for i in ids}
+    hide = lambda r: replace(r, objects=[replace(o, instance_id=-1) if o.instance_id in ids else o for o in r.objects])
+    return SoIRDataset(ds.name + '-heldout', [hide(r) for r in ds.gallery], [q for q in ds.queries if q.instance_id not in ids],
+                       {**ds.meta, 'hidden_instances': sorted(ids)})
+
+def validation_split(cfg: HaystackConfig|str='default', # a config or preset name
+                     n_scenes: int|None=None, # gallery scenes (None: half the test split's)
+                     progress: bool=True, # progress bar while generating
+                    ) -> SoIRDataset: # scenes of the held-out train instances at test resolution, with their query views
+    "The validation split: made once into the benchmark's cache folder, read from there afterwards."
+    cfg = get_config(cfg); n = max(1, cfg.n_test_scenes // 2) if n_scenes is None else int(n_scenes)
+    if n < 1: raise ValueError(f"n_scenes must be >= 1, got {n_scenes}")
+    root = benchmark_dir(cfg)/f'val-{n}'
+    if (root/'dataset.json').exists(): return load_dataset(root)
+    insts = {**benchmark_instances(cfg), 'val': validation_instances(cfg)}
+    if not insts['val']: raise ValueError(f"benchmark {cfg.name!r} has no train category to hold out for validation")
+    seen = {i.category_index for i in insts['train']}
+    from tqdm.auto import tqdm
+    gal = []
+    for i in tqdm(range(n), disable=not progress, desc=f'haystack {cfg.name} val'):
+        gal.append(_read(root/'scenes', f'val-{i:05d}') or _write(make_scene(cfg, 'val', i, insts), root/'scenes'))
+    qs = [_read(root/'queries', f'q{inst.instance_id}-{v}', Query) or _write(make_query(cfg, 'val', inst, v, seen), root/'queries')
+          for inst in insts['val'] for v in range(cfg.n_query_views)]
+    meta = dict(generator='mao_nb.haystack', generator_version=GENERATOR_VERSION, config=cfg.to_dict(), split='val',
+                instances=[dict(instance_id=i.instance_id, category=i.category, role='query', seen_category=False) for i in insts['val']])
+    ds = SoIRDataset(f'haystack-{cfg.name}/val', gal, qs, meta)
+    save_dataset(ds, root)  # dataset.json last: the split is complete
+    return ds
+
+def training_split(cfg: HaystackConfig|str='default', # a config or preset name
+                   progress: bool=True, # progress bar if the benchmark must be generated
+                  ) -> SoIRDataset: # the train split with the validation instances hidden (`without_instances`)
+    "The train split as every trainer must see it: nothing to learn about the validation instances."
+    return without_instances(load_benchmark(cfg, progress=progress)['train'], {i.instance_id for i in validation_instances(cfg)})
+
+# %% ../nbs/02_haystack.ipynb #14d58b7f
+def backdrop_photos(cfg: HaystackConfig, # a benchmark with objects='photo'
+                    objects: Sequence[Instance], # the scene's objects
+                   ) -> list: # names of the photos the scene may stand on
+    "The photos a scene of photo objects may use as background: none of its objects' photos, none of a test category's photo."
+    own = {i.category for i in objects}; test = {i.category for i in benchmark_instances(cfg)['test']}
+    names = list(all_photos())
+    return [n for n in names if n not in own | test] or [n for n in names if n not in own] or names  # fall-backs: never used by the presets

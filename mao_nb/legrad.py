@@ -13,10 +13,12 @@ import torch.nn.functional as F
 from .backbones import Backbone
 
 # %% auto #0
-__all__ = ['min_max', 'legrad_maps', 'legrad', 'overlay', 'plot_maps', 'mask_mass_share', 'LegradCache', 'legrad_features',
-           'legrad_from_cache']
+__all__ = ['GRAD_SCALE', 'min_max', 'legrad_maps', 'legrad', 'overlay', 'plot_maps', 'mask_mass_share', 'LegradCache',
+           'legrad_features', 'legrad_from_cache']
 
 # %% ../nbs/09_legrad.ipynb #9517dc31
+GRAD_SCALE = 2. ** 12  # multiplies the score before the gradient: keeps float16 gradients out of the subnormal range
+
 def min_max(maps: torch.Tensor, # [B, ...] maps
             eps: float=1e-12, # guards a constant map (it becomes all zeros)
            ) -> torch.Tensor: # [B, ...] each map rescaled to [0, 1]
@@ -36,14 +38,16 @@ def legrad_maps(
     B, (gh, gw) = outs[0].shape[0], backbone.grid
     if e.ndim != 2 or e.shape != (B, backbone.embed_dim):
         raise ValueError(f"e must be [B, D] = [{B}, {backbone.embed_dim}] (one vector per image), got shape {list(e.shape)}")
-    e = e.to(outs[0].dtype)
+    e = e.float() / e.detach().float().norm(dim=-1, keepdim=True).clamp_min(1e-30)  # unit rows: the maps do not depend on |e_b|
     total = 0.
     for h, A in zip(outs, attns):
         f, head_attn = backbone.block_embedding(h)  # [B, D]; SigLIP: also the pooling head's attention [B, heads, 1, N]
         A = A if head_attn is None else head_attn
-        s = (e * F.normalize(f, dim=-1)).sum()
-        G, = torch.autograd.grad(s, A, retain_graph=True, create_graph=e.requires_grad)  # [B, heads, Q, N]
-        total = total + G.clamp(min=0).mean(1).mean(1)[:, backbone.num_prefix_tokens:]  # [B, gh * gw]
+        s = (e * F.normalize(f.float(), dim=-1)).sum()
+        for scale in (GRAD_SCALE, 2. ** 6, 1.):  # a smaller scale only if a float16 gradient overflowed
+            G, = torch.autograd.grad(s * scale, A, retain_graph=True, create_graph=e.requires_grad)  # [B, heads, Q, N]
+            if G.dtype != torch.float16 or torch.isfinite(G).all(): break  # (checked in float16 only: the check waits for the GPU)
+        total = total + (G.float() / scale).clamp(min=0).mean(1).mean(1)[:, backbone.num_prefix_tokens:]  # [B, gh * gw], unscaled
     maps = total.float().view(B, 1, gh, gw)
     if size is not None:
         S = backbone.image_size if size == -1 else int(size)

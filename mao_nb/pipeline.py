@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_pipeline.ipynb #3c305732
 from __future__ import annotations
-import hashlib, io, json, time, warnings
+import hashlib, io, json, os, time, warnings
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .core import ImageRecord, ObjectAnn, write_json, atomic_write, cache_dir
 from .data import SoIRDataset
-from .backbones import Backbone
+from .backbones import Backbone, precision_context, default_precision
 from .detection import detect, get_detector
 from .masks import segment_objects, with_masks, box_masks
 from .stage_a import query_vectors, average_vectors
@@ -52,6 +52,7 @@ class PipelineConfig:
     stage_b: StageBConfig = field(default_factory=StageBConfig) # Stage B settings
     margin: float = 0.2 # crop margin
     chunk: int = 32 # gallery images per resumable unit of work
+    precision: str|None = None # 'fp32', 'tf32', 'bf16' or 'fp16' (`mao_nb.backbones.precision_context`); None: bf16 on a GPU that has it, else fp32
 
     @property
     def objects_name(self) -> str: # short label of the object source
@@ -103,13 +104,35 @@ def _read_chunk(path: Path) -> dict: # key -> result
     if len(d['keys']) != len(d['results']): raise ValueError('its keys and results disagree')
     return dict(zip(d['keys'], d['results']))
 
+_FORKED = {}  # functions handed to forked workers (inherited by fork, never pickled)
+
+def _forked_call(args):
+    "Run in a forked worker: call the parent's function, found by its token, on one chunk."
+    token, chunk = args
+    torch.set_num_threads(1)  # one core per worker
+    return list(_FORKED[token](chunk))
+
+def _chunk_results(fn, items: list, chunks: list, workers: int):
+    "(item indices, results) of each chunk, in order: in this process, or in `workers` forked processes."
+    import multiprocessing as mp
+    if workers > 1 and len(chunks) > 1 and 'fork' in mp.get_all_start_methods():
+        token = f'{os.getpid()}-{id(fn)}'; _FORKED[token] = fn
+        try:
+            with mp.get_context('fork').Pool(min(workers, len(chunks))) as pool:
+                yield from zip(chunks, pool.imap(_forked_call, [(token, [items[i] for i in ids]) for ids in chunks]))
+        finally: _FORKED.pop(token, None)
+    else:
+        for ids in chunks: yield ids, list(fn([items[i] for i in ids]))
+
 def cached_map(fn, # fn(items_chunk) -> one result per item: all numpy arrays [n_i, ...], or all JSON-able
                items: list, # everything to process
                keys: list, # one cache key per item (`record_key`)
                chunk: int, # items per unit of work
                work: str|Path|None=None, # folder of finished chunks (None: keep nothing)
                desc: str='', # progress-bar label
-               progress: bool=True) -> list: # one result per item, in the order of `items`
+               progress: bool=True, # progress bar
+               workers: int=1, # forked processes, one chunk each at a time (for CPU-bound work such as the offline detector)
+              ) -> list: # one result per item, in the order of `items`
     "Map `fn` over `items` chunk by chunk; saved chunks are reused by key, so a rerun computes only what is missing."
     if chunk < 1: raise ValueError(f"chunk must be >= 1, got {chunk}")
     if len(keys) != len(items): raise ValueError(f"cached_map: {len(items)} items but {len(keys)} keys")
@@ -125,9 +148,8 @@ def cached_map(fn, # fn(items_chunk) -> one result per item: all numpy arrays [n
                 if k in want and k not in done: done[k], used[k] = v, p.name
     todo = [i for i, k in enumerate(keys) if k not in done]
     with tqdm(total=len(items), initial=len(items) - len(todo), desc=desc, disable=not progress or not todo) as bar:
-        for lo in range(0, len(todo), chunk):
-            ids = todo[lo:lo + chunk]; ks = [keys[i] for i in ids]
-            res = list(fn([items[i] for i in ids]))
+        for ids, res in _chunk_results(fn, items, [todo[lo:lo + chunk] for lo in range(0, len(todo), chunk)], workers):
+            ks = [keys[i] for i in ids]
             if len(res) != len(ids): raise RuntimeError(f"{desc or 'cached_map'}: {len(res)} results for {len(ids)} items")
             if work is not None: name = _write_chunk(work, ks, res).name; used.update((k, name) for k in ks)
             done.update(zip(ks, res)); bar.update(len(ids))
@@ -168,7 +190,9 @@ def _detect_chunk(records: list, cfg: PipelineConfig, sam=None) -> list: # one {
 def decompose(records: list, # gallery ImageRecords (their ground truth is used only by the ORACLE)
               cfg: PipelineConfig=PipelineConfig(), # detector and mask route
               work: str|Path|None=None, # root folder of cached work (resumable, incremental); None: keep nothing
-              progress: bool=True) -> list: # new ImageRecords whose objects are the detections
+              progress: bool=True, # progress bar
+              workers: int|None=None, # processes (None: one per core, up to 4, for the CPU-bound offline detector; else 1)
+             ) -> list: # new ImageRecords whose objects are the detections
     "Detect and mask the objects of every gallery image."
     sam = []
     def fn(rs):
@@ -178,7 +202,8 @@ def decompose(records: list, # gallery ImageRecords (their ground truth is used 
         return _detect_chunk(rs, cfg, sam[0] if sam else None)
     keys = [record_key(r, with_objects=cfg.uses_ground_truth) for r in records]
     wdir = objects_dir(work, cfg) if work is not None else None
-    res = cached_map(fn, records, keys, cfg.chunk, wdir, f'objects ({cfg.objects_name})', progress)
+    if workers is None: workers = min(4, os.cpu_count() or 1) if cfg.detector == 'offline' and cfg.masker != 'sam' else 1
+    res = cached_map(fn, records, keys, cfg.chunk, wdir, f'objects ({cfg.objects_name})', progress, workers)
     msgs = [m for r in res for m in r['warnings']]
     if msgs: warnings.warn(f"decompose ({cfg.objects_name}): {len(msgs)} warnings, e.g. " + '; '.join(sorted(set(msgs))[:3])[:400])
     return [ImageRecord(r.image_id, path=r.path, image=r.image, size=r.size, meta=r.meta,
@@ -207,6 +232,11 @@ def describe(backbone: Backbone, # the (frozen) backbone
              progress: bool=False) -> tuple: # (vectors [M, D] float32, owner [M] int: image index of each vector)
     "Gallery descriptors of one method (M = number of images, or of objects for 'per_crop')."
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    with precision_context(cfg.precision or default_precision(backbone.device), backbone.device):
+        V, own = _describe(backbone, records, method, cfg, progress)
+    return V, own
+
+def _describe(backbone, records, method, cfg, progress):
     G = len(records); own = np.arange(G)
     if method == 'global': V = global_vectors(backbone, records)
     elif method == 'gem': V = gem_vectors(backbone, records)
@@ -264,7 +294,9 @@ def evaluate_method(backbone: Backbone, # the backbone
         raise ValueError(f"method {method!r} needs the decomposed gallery: pass records=decompose(ds.gallery, cfg)")
     V, own = gallery_vectors(backbone, recs, method, cfg, work, progress)
     index = index_gallery(V, own, ds.gallery, meta={'method': method, 'dim': int(V.shape[1])})
-    qv = query_vecs if query_vecs is not None else query_vectors(backbone, ds.queries, cfg.margin)
+    if query_vecs is not None: qv = query_vecs
+    else:
+        with precision_context(cfg.precision or default_precision(backbone.device), backbone.device): qv = query_vectors(backbone, ds.queries, cfg.margin).float()
     rel = ds.relevance(); gids = [r.image_id for r in ds.gallery]
     relevant = [{gids[g] for g in np.flatnonzero(row)} for row in rel]
     with warnings.catch_warnings():  # queries in blocks: memory O(block x vectors), never queries x gallery
@@ -284,7 +316,8 @@ def run_ablation(ds: SoIRDataset, # the test split
                   if any(m not in ('global', 'gem') for m in methods)}
     results = {}
     for bname, bb in backbones.items():
-        qv = query_vectors(bb, ds.queries)
+        p = next(iter(sources.values())).precision
+        with precision_context(p or default_precision(bb.device), bb.device): qv = query_vectors(bb, ds.queries).float()
         for m in methods:
             for s, c in (sources.items() if m not in ('global', 'gem') else [('-', next(iter(sources.values())))]):
                 key = f'{bname} | {s} | {m}'

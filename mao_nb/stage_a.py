@@ -21,7 +21,7 @@ from .crops import crop_objects
 # %% auto #0
 __all__ = ['STAGE_A_CPU', 'query_vectors', 'average_vectors', 'StageAData', 'stage_a_data', 'sample_batch',
            'multi_object_infonce', 'StageAConfig', 'add_lora', 'trainable_parameters', 'latest_checkpoint',
-           'train_stage_a', 'load_adapter']
+           'set_checkpointing', 'stage_a_backward', 'train_stage_a', 'load_adapter']
 
 # %% ../nbs/10_stage_a.ipynb #514aedc8
 @torch.no_grad()
@@ -141,6 +141,8 @@ class StageAConfig:
     margin: float = 0.2 # crop margin
     seed: int = 0 # run seed (LoRA init, batches, dropout)
     ckpt_every: int = 10 # steps between checkpoints
+    micro_batch: int|None = None # images (crops + queries) per forward pass with grad, all negatives kept (None: the whole batch at once)
+    grad_checkpointing: bool = False # recompute each block's activations in the backward pass (less memory, ~1/3 more compute)
     def steps(self, n_scenes: int) -> int: return max(1, int(round(self.epochs * max(1, n_scenes // self.batch))))
 
 STAGE_A_CPU = StageAConfig(r=16, lora_alpha=16, lr=1e-3, gamma=0.97, batch=32, epochs=3)  # our small backbone, on 2 CPU cores
@@ -169,7 +171,7 @@ def _config_dict(cfg: StageAConfig) -> dict: return {**asdict(cfg), 'target_modu
 def _data_signature(data: StageAData) -> dict: # cheap facts that change with the training material
     return {'scenes': len(data), 'usable': len(data.usable), 'size': data.size, 'query_views': sum(len(v) for v in data.query_crops.values())}
 
-def _config_diff(old: dict, new: dict, ignore: tuple=('ckpt_every',)) -> list:
+def _config_diff(old: dict, new: dict, ignore: tuple=('ckpt_every', 'micro_batch', 'grad_checkpointing')) -> list:
     "'field (checkpoint a, now b)' for every field that differs (fields in `ignore` do not change the result)."
     miss = '<not recorded>'
     return [f"{k} (checkpoint {old.get(k, miss)!r}, now {new.get(k, miss)!r})" for k in sorted(set(old) | set(new))
@@ -185,7 +187,8 @@ def _save_ckpt(out: Path, peft_model, opt, sched, step: int, losses: list, backb
     if tmp.exists(): shutil.rmtree(tmp)
     peft_model.save_pretrained(tmp/'adapter')
     torch.save({'opt': opt.state_dict(), 'sched': sched.state_dict(), 'step': step, 'losses': list(losses),
-                'torch_rng': torch.get_rng_state(), **run}, tmp/'state.pt')
+                'torch_rng': torch.get_rng_state(),
+                'cuda_rng': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None, **run}, tmp/'state.pt')
     write_json(tmp/'stage_a.json', {'family': backbone.family, 'image_size': backbone.image_size, 'embed_dim': backbone.embed_dim,
                                      'base': getattr(backbone.config, '_name_or_path', ''), **run})
     if (out/name).exists(): shutil.rmtree(out/name)
@@ -221,6 +224,57 @@ def _resume_state(ck: Path, out: Path, run: dict, backbone: Backbone) -> dict:
                               f"Pass resume=False to start again (its checkpoints are replaced), or another out folder")
     return st
 
+# %% ../nbs/10_stage_a.ipynb #b94a0699
+def set_checkpointing(backbone: Backbone, # a backbone whose model is a `transformers` model (LoRA-wrapped or not)
+                      on: bool=True, # enable (True) or disable activation checkpointing
+                     ):
+    "Turn activation (gradient) checkpointing of the backbone's blocks on or off (it acts in training mode only)."
+    m = backbone.model
+    name = 'activation_checkpointing' if hasattr(m, 'activation_checkpointing_enable') else 'gradient_checkpointing'
+    if on: getattr(m, f'{name}_enable')({'use_reentrant': False})  # non-reentrant: works with a frozen base and LoRA
+    elif getattr(m, 'is_gradient_checkpointing', False): getattr(m, f'{name}_disable')()
+
+def _rng_state(dev: torch.device) -> tuple: return torch.get_rng_state(), (torch.cuda.get_rng_state(dev) if dev.type == 'cuda' else None)
+
+def _set_rng_state(state: tuple, dev: torch.device):
+    torch.set_rng_state(state[0])
+    if state[1] is not None: torch.cuda.set_rng_state(state[1], dev)
+
+def _set_cuda_rng(states):
+    "Restore the CUDA random states of a checkpoint, when there are some and this machine has the same GPUs."
+    if states is None or not torch.cuda.is_available(): return
+    if len(states) != torch.cuda.device_count():
+        warnings.warn(f"the checkpoint holds the random states of {len(states)} GPUs, this machine has {torch.cuda.device_count()}: not restored")
+    else: torch.cuda.set_rng_state_all(states)
+
+def stage_a_backward(
+    backbone: Backbone, # the backbone being trained (LoRA in place, training mode)
+    crops: torch.Tensor, # [N, 3, S, S] uint8 object crops of the batch's scenes
+    group: torch.Tensor, # [N] long, scene of each crop
+    queries: torch.Tensor, # [B, 3, S, S] uint8 query views
+    positives: torch.Tensor, # [B, B] bool, from `sample_batch`
+    cfg: StageAConfig, # `tau`, and `micro_batch` (None: one pass over the whole batch)
+) -> torch.Tensor: # the scalar loss (detached); the gradients are accumulated into the trainable parameters
+    "Loss and backward pass of one Stage A step, in micro-batches that keep every in-batch negative (gradient cache)."
+    dev, N = backbone.device, len(crops)
+    embed = lambda x: backbone.embed(backbone.preprocess(x)).float()  # [n, D]
+    if cfg.micro_batch is None:
+        loss = multi_object_infonce(embed(crops), group.to(dev), embed(queries), positives, cfg.tau)
+        loss.backward(); return loss.detach()
+    if cfg.micro_batch < 1: raise ValueError(f"micro_batch must be a positive number of images or None, got {cfg.micro_batch}")
+    images = torch.cat([crops, queries])                                 # [N + B, 3, S, S]
+    chunks = list(range(0, len(images), cfg.micro_batch)); states = []
+    with torch.no_grad():                                                # 1. all embeddings, no graph
+        embs = []
+        for i in chunks: states.append(_rng_state(dev)); embs.append(embed(images[i:i + cfg.micro_batch]))
+    E = torch.cat(embs).requires_grad_(True)                             # [N + B, D]
+    loss = multi_object_infonce(E[:N], group.to(dev), E[N:], positives, cfg.tau)
+    dE, = torch.autograd.grad(loss, E)                                   # 2. gradient w.r.t. the embeddings
+    for i, st in zip(chunks, states):                                    # 3. each chunk again, with its graph
+        _set_rng_state(st, dev)
+        embed(images[i:i + cfg.micro_batch]).backward(dE[i:i + cfg.micro_batch])
+    return loss.detach()
+
 # %% ../nbs/10_stage_a.ipynb #ccb084a0
 def train_stage_a(
     backbone: Backbone, # the backbone to fine-tune (LoRA is added in place)
@@ -247,22 +301,20 @@ def train_stage_a(
         from safetensors.torch import load_file
         set_peft_model_state_dict(peft_model, load_file(ck/'adapter'/'adapter_model.safetensors'))
         opt.load_state_dict(st['opt']); sched.load_state_dict(st['sched']); step, losses = st['step'], list(st['losses'])
-        torch.set_rng_state(st['torch_rng'])
+        torch.set_rng_state(st['torch_rng']); _set_cuda_rng(st.get('cuda_rng'))
     else: torch.manual_seed(cfg.seed)
     stop = min(total, max_steps) if max_steps is not None else total
     bar = tqdm(range(step, stop), desc='Stage A', disable=not progress, initial=step, total=stop)
-    backbone.model.train()
+    backbone.model.train(); set_checkpointing(backbone, cfg.grad_checkpointing)
     for step in bar:
         crops, group, queries, pos = sample_batch(data, step, cfg.batch, cfg.seed)
-        dev = backbone.device
-        se = backbone.embed(backbone.preprocess(crops))             # [N, D] with grad through LoRA
-        qe = backbone.embed(backbone.preprocess(queries))           # [B, D]
-        loss = multi_object_infonce(se.float(), group.to(dev), qe.float(), pos, cfg.tau)
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+        opt.zero_grad(set_to_none=True)
+        loss = stage_a_backward(backbone, crops, group, queries, pos, cfg)
+        opt.step(); sched.step()
         losses.append(float(loss)); bar.set_postfix(loss=f'{losses[-1]:.3f}', lr=f'{sched.get_last_lr()[0]:.1e}')
         if out is not None and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == stop):
             _save_ckpt(Path(out), peft_model, opt, sched, step + 1, losses, backbone, cfg, run)
-    backbone.model.eval()
+    backbone.model.eval(); set_checkpointing(backbone, False)
     return backbone, losses
 
 # %% ../nbs/10_stage_a.ipynb #9d6eb126

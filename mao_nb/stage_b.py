@@ -5,7 +5,7 @@
 # %% ../nbs/11_stage_b.ipynb #59bcddd8
 from __future__ import annotations
 import math, warnings
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field, asdict, replace
 
 import numpy as np
 import torch
@@ -15,11 +15,14 @@ from tqdm.auto import tqdm
 from .core import ImageRecord, ObjectAnn
 from .backbones import Backbone
 from .crops import crop_objects
-from .legrad import LegradCache, legrad_from_cache, legrad_maps
+from .data import SoIRDataset
+from .legrad import LegradCache, legrad_from_cache, legrad_maps, mask_mass_share
+from .stage_a import query_vectors
 
 # %% auto #0
 __all__ = ['StageBConfig', 'ObjectBatch', 'object_batch', 'encode_objects', 'overlap_loss', 'soft_iou', 'optimise_vectors',
-           'global_vectors', 'mao_vectors', 'full_image_vectors', 'per_crop_vectors']
+           'auto_max_objects', 'global_vectors', 'mao_vectors', 'full_image_vectors', 'per_crop_vectors',
+           'pointing_game', 'chain_diagnostics', 'chain_summary', 'plot_chain']
 
 # %% ../nbs/11_stage_b.ipynb #e16f8391
 @dataclass
@@ -32,7 +35,7 @@ class StageBConfig:
     loss: str = 'dice' # 'dice' (soft Dice) or 'iou' (soft IoU): both maximise the overlap of map and mask
     smooth: float = 1.0 # smoothing constant of the soft Dice / IoU
     margin: float = 0.2 # crop margin around each object (see `mao_nb.crops.crop_boxes`)
-    max_objects: int = 512 # object crops per optimisation batch (memory bound; does not change results)
+    max_objects: int|None = None # object crops per optimisation batch (memory bound; never changes results); None: sized from free device memory (`auto_max_objects`)
     weight_decay: float = 0.0 # AdamW weight decay on v (the regulariser already anchors v)
     init_norm: float|None = None # length of the free vector at the start (its direction: the normalised mean). AdamW moves every coordinate by ~lr per step, so this sets the step size relative to v. None: the crops' raw (unnormalised) embedding norm, the scale the authors' code starts from
 
@@ -61,8 +64,9 @@ def object_batch(
     for g, rec in enumerate(records):
         if not rec.objects: continue
         c, m, _ = crop_objects(rec.load(), rec.boxes, rec.masks(), size=size, margin=margin, device=device)
-        px.append(c.cpu()); ms.append(m.cpu()); gr.append(torch.full((len(c),), g, dtype=torch.long))
-    if not px: return ObjectBatch(torch.zeros(0, 3, size, size, dtype=torch.uint8), torch.zeros(0, size, size), torch.zeros(0, dtype=torch.long), len(records))
+        px.append(c); ms.append(m); gr.append(torch.full((len(c),), g, dtype=torch.long, device=c.device))  # kept where they were cut: no host round trip
+    if not px: return ObjectBatch(torch.zeros(0, 3, size, size, dtype=torch.uint8, device=device), torch.zeros(0, size, size, device=device),
+                                  torch.zeros(0, dtype=torch.long, device=device), len(records))
     return ObjectBatch(torch.cat(px), torch.cat(ms), torch.cat(gr), len(records))
 
 # %% ../nbs/11_stage_b.ipynb #5f9d41df
@@ -142,10 +146,24 @@ def optimise_vectors(
         opt.step()
         with torch.no_grad():  # kept on the device: no host sync inside the loop
             hist['loss'].append(loss.detach() / max(n_images, 1)); hist['soft_iou'].append(soft_iou(maps, masks).mean())
+        del maps, obj_loss, reg, loss  # free this step's graph before the next one is built
     hist = {k: torch.stack(v).tolist() if v else [] for k, v in hist.items()}
     return F.normalize(V.detach(), dim=-1), hist
 
 # %% ../nbs/11_stage_b.ipynb #ec975b21
+def auto_max_objects(backbone: Backbone, # the backbone Stage B runs on
+                     layers: int=1, # explained blocks
+                     fraction: float=0.5, # share of the free device memory to use
+                     cpu: int=512, # the batch on a CPU (memory is rarely the limit there)
+                    ) -> int: # object crops per Stage B batch
+    "How many object crops fit in one Stage B batch: from the device's free memory on a GPU (attention and activations of the explained blocks, kept for the double backward)."
+    if backbone.device.type != 'cuda': return cpu
+    free, _ = torch.cuda.mem_get_info(backbone.device)
+    N = backbone.num_prefix_tokens + backbone.grid[0] * backbone.grid[1]; C = backbone.config.hidden_size
+    H = backbone.config.num_attention_heads; nbytes = torch.finfo(backbone.dtype).bits // 8
+    per = layers * (8 * H * N * N + 24 * N * C) * max(nbytes, 4)  # attention-shaped and token-shaped tensors of the graph (float32 maps)
+    return int(max(8, min(65536, fraction * free // per)))
+
 def _chunks(counts: list, max_objects: int) -> list:
     "Consecutive ranges of images holding at most `max_objects` objects each (an image is never split)."
     out, lo, n = [], 0, 0
@@ -179,7 +197,7 @@ def mao_vectors(
         warnings.warn(f"{len(empty)} of {G} images have no objects (e.g. {records[empty[0]].image_id!r}): using their global descriptor")
         out[empty] = global_vectors(backbone, [records[g] for g in empty])
     full = [g for g, r in enumerate(records) if r.objects]
-    chunks = _chunks([len(records[g].objects) for g in full], cfg.max_objects)
+    chunks = _chunks([len(records[g].objects) for g in full], cfg.max_objects or auto_max_objects(backbone, cfg.layers))
     for lo, hi in tqdm(chunks, desc='Stage B', disable=not progress or len(chunks) < 2):
         idx = full[lo:hi]
         ob = object_batch([records[g] for g in idx], backbone.image_size, cfg.margin, device=backbone.device)
@@ -213,10 +231,97 @@ def per_crop_vectors(backbone: Backbone, # frozen backbone
     recs = [r if r.objects else ImageRecord(r.image_id, path=r.path, image=r.image, size=r.size,
                                             objects=[ObjectAnn(np.array([0, 0, r.size[1], r.size[0]], np.float32))]) for r in records]
     out, owner = [], []
-    chunks = _chunks([len(r.objects) for r in recs], cfg.max_objects)
+    chunks = _chunks([len(r.objects) for r in recs], cfg.max_objects or auto_max_objects(backbone, cfg.layers))
     for lo, hi in tqdm(chunks, desc='Stage B per crop', disable=not progress or len(chunks) < 2):
         ob = object_batch(recs[lo:hi], backbone.image_size, cfg.margin, device=backbone.device)
         emb, cache = encode_objects(backbone, ob.pixels, cfg.layers)
         V, _ = optimise_vectors(backbone, cache, ob.masks, torch.arange(len(ob)), emb, len(ob), cfg)  # every crop its own "image"
         out.append(V.cpu()); owner.append(ob.group + lo)
     return torch.cat(out), torch.cat(owner)
+
+# %% ../nbs/11_stage_b.ipynb #a641823a
+def _instance_queries(backbone, ds: SoIRDataset, margin: float) -> dict: # instance id -> [D] normalised mean query embedding
+    qv = query_vectors(backbone, ds.queries, margin); ids = np.array([q.instance_id for q in ds.queries])
+    return {int(i): F.normalize(qv[torch.from_numpy(ids == i)].mean(0), dim=-1) for i in np.unique(ids)}
+
+def _gt_objects(backbone, ds: SoIRDataset, margin: float, max_objects: int|None) -> tuple:
+    "Crops, masks, owner image and instance of every annotated gallery object whose instance has a query."
+    qids = {q.instance_id for q in ds.queries}
+    recs = [replace(r, objects=[o for o in r.objects if o.instance_id in qids]) for r in ds.gallery]
+    ob = object_batch(recs, backbone.image_size, margin)
+    inst = torch.tensor([o.instance_id for r in recs for o in r.objects], dtype=torch.long)
+    keep = torch.arange(len(inst)) if max_objects is None else torch.arange(min(len(inst), max_objects))
+    return ob.pixels[keep], ob.masks[keep], ob.group[keep], inst[keep]
+
+def _maps(backbone, pixels, vectors, layers: int, batch: int=256) -> torch.Tensor: # [N, S, S] LeGrad maps of vectors[n] on crop n
+    out = []
+    for i in range(0, len(pixels), batch):
+        _, cache = encode_objects(backbone, pixels[i:i + batch], layers)
+        out.append(legrad_from_cache(backbone, cache, vectors[i:i + batch].to(backbone.device)).detach().float().cpu())
+    return torch.cat(out) if out else torch.zeros(0, backbone.image_size, backbone.image_size)
+
+def pointing_game(backbone, # any backbone
+                  ds: SoIRDataset, # gallery with ground-truth objects, and queries
+                  margin: float=0.2, # crop margin
+                  layers: int=1, # explained blocks (MaO: 1)
+                  max_objects: int|None=1024, # objects measured (the first ones)
+                 ) -> dict: # per object: hit [N] bool, mass [N], area [N]; and their means
+    "Link 1: does the LeGrad map of an object's own query embedding, on a crop with context, fall on the object?"
+    px, masks, _, inst = _gt_objects(backbone, ds, margin, max_objects)
+    qe = _instance_queries(backbone, ds, margin); e = torch.stack([qe[int(i)] for i in inst]) if len(inst) else torch.zeros(0, backbone.embed_dim)
+    maps = _maps(backbone, px, e, layers)
+    flat = maps.flatten(1); m = (masks > 0.5).flatten(1)
+    hit = m.gather(1, flat.argmax(1, keepdim=True))[:, 0]
+    mass = mask_mass_share(maps, masks); area = masks.float().flatten(1).mean(1)
+    return dict(hit=hit, mass=mass, area=area, hit_rate=float(hit.float().mean()), chance=float(m.float().mean()),
+                mass_mean=float(mass.mean()), area_mean=float(area.mean()), n=len(inst))
+
+# %% ../nbs/11_stage_b.ipynb #9d781685
+def chain_diagnostics(backbone, # the backbone the vectors were made with
+                      ds: SoIRDataset, # gallery with ground-truth objects, and queries
+                      vectors: dict, # method name -> [G, D] one stored vector per gallery image (e.g. 'average', 'mao')
+                      margin: float=0.2, # crop margin
+                      layers: int=1, # explained blocks
+                      max_objects: int|None=1024, # objects measured
+                     ) -> dict: # method -> {'mass', 'soft_iou', 'cos', 'rank'}: [N] per object
+    "Links 2-4 of MaO's chain, per annotated object, for each method's stored vectors."
+    px, masks, group, inst = _gt_objects(backbone, ds, margin, max_objects)
+    qe = _instance_queries(backbone, ds, margin); Q = torch.stack([qe[int(i)] for i in inst]) if len(inst) else torch.zeros(0, backbone.embed_dim)
+    out = {}
+    for name, V in vectors.items():
+        V = F.normalize(torch.as_tensor(np.asarray(V), dtype=torch.float32), dim=-1)
+        if V.shape != (len(ds.gallery), backbone.embed_dim):
+            raise ValueError(f"vectors[{name!r}] must be [G, D] = [{len(ds.gallery)}, {backbone.embed_dim}] (one per image), got {list(V.shape)}")
+        maps = _maps(backbone, px, V[group], layers)
+        s = Q @ V.T                                                          # [N, G] query-to-image scores
+        rank = 1 + (s > s.gather(1, group[:, None])).sum(1)                  # rank of the object's own image
+        out[name] = dict(mass=mask_mass_share(maps, masks), soft_iou=soft_iou(maps, masks.float()), cos=(Q * V[group]).sum(1), rank=rank.float())
+    return out
+
+def chain_summary(diag: dict, # from `chain_diagnostics`
+                 ) -> dict: # method -> mean mass, soft IoU, cosine, median rank and mean reciprocal rank
+    "One line per method."
+    return {m: dict(mass=float(d['mass'].mean()), soft_iou=float(d['soft_iou'].mean()), cos=float(d['cos'].mean()),
+                    median_rank=float(d['rank'].median()), mrr=float((1 / d['rank']).mean()), n=len(d['rank'])) for m, d in diag.items()}
+
+def plot_chain(diag: dict, # from `chain_diagnostics`
+               pointing: dict|None=None, # from `pointing_game`, drawn as a first panel
+               title: str|None=None):
+    "Box plots of each link's per-object measure, one colour per method (plotly)."
+    from plotly.subplots import make_subplots
+    import plotly.graph_objects as go
+    panels = [('mass', 'map mass inside the mask'), ('soft_iou', 'soft IoU of map and mask'), ('cos', 'cosine to the query'),
+              ('rank', 'rank of the true image (log)')]
+    fig = make_subplots(1, len(panels) + (pointing is not None), subplot_titles=(['link 1: pointing game'] if pointing else []) + [p[1] for p in panels])
+    off = 0
+    if pointing is not None:
+        off = 1
+        fig.add_trace(go.Bar(x=['hit rate', 'chance', 'mass in mask', 'mask area'], marker_color='grey', showlegend=False,
+                             y=[pointing['hit_rate'], pointing['chance'], pointing['mass_mean'], pointing['area_mean']]), 1, 1)
+    colours = ['#636efa', '#ef553b', '#00cc96', '#ab63fa', '#ffa15a']
+    for j, (m, d) in enumerate(diag.items()):
+        for k, (key, _) in enumerate(panels):
+            fig.add_trace(go.Box(y=d[key].numpy(), name=m, marker_color=colours[j % len(colours)], legendgroup=m, showlegend=k == 0,
+                                 boxmean=True), 1, k + 1 + off)
+    fig.update_yaxes(type='log', row=1, col=len(panels) + off)
+    return fig.update_layout(width=260 * (len(panels) + off), height=360, title=title, margin=dict(l=40, r=10, t=60, b=30))
