@@ -86,11 +86,12 @@ def stage_b_sweep(backbone, # the backbone (load it with eager attention for spe
                   objects: PipelineConfig|None=None, # object source (default: ORACLE boxes and masks)
                   base: StageBConfig|None=None, # the other Stage B settings (default: the paper's)
                   per_crop: bool=True, # also the k-vectors-per-image references: every crop's embedding, raw and Stage-B-optimised
+                  work: str|Path|None=None, # folder for resumable, cached work (None: nothing is kept)
                   progress: bool=True) -> dict: # reference name or (init_norm, alpha) -> metrics
     "mAP of MaO for every (init_norm, alpha), with the global and average descriptors (and per-crop vectors) as references."
     cfg = objects or PipelineConfig(detector='oracle', masker='oracle'); base = base or cfg.stage_b
     recs = decompose(ds.gallery, cfg, progress=False); qv = query_vectors(backbone, ds.queries, cfg.margin)
-    ev = lambda m, sb=base: evaluate_method(backbone, ds, m, recs, replace(cfg, stage_b=sb), query_vecs=qv, progress=False)
+    ev = lambda m, sb=base: evaluate_method(backbone, ds, m, recs, replace(cfg, stage_b=sb), work, query_vecs=qv, progress=False)
     out = {m: ev(m) for m in ('global', 'average')}
     if per_crop: out['crops, raw (k/image)'] = ev('per_crop', replace(base, iters=0)); out['crops, optimised (k/image)'] = ev('per_crop')
     grid = [(n, a) for n in init_norms for a in alphas]

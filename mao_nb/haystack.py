@@ -24,8 +24,8 @@ __all__ = ['FAMILIES', 'PALETTES', 'PATTERNS', 'EMBLEMS', 'OBJECT_KINDS', 'PHOTO
            'plot_views', 'all_photos', 'photo_category', 'photo_instance_params', 'draw_photo_instance',
            'HaystackConfig', 'check_config', 'get_config', 'clutter_count', 'cap_areas', 'render_scene',
            'benchmark_instances', 'scene_needles', 'make_scene', 'make_query', 'config_hash', 'benchmark_dir',
-           'generate_benchmark', 'load_benchmark', 'dataset_instances', 'validation_categories', 'validation_instances',
-           'without_instances', 'validation_split', 'training_split', 'backdrop_photos']
+           'generate_benchmark', 'load_benchmark', 'benchmark_split', 'dataset_instances', 'validation_categories',
+           'validation_instances', 'without_instances', 'validation_split', 'training_split', 'backdrop_photos']
 
 # %% ../nbs/02_haystack.ipynb #5f9766d7
 FAMILIES = ('star', 'polygon', 'blob', 'ring', 'cross', 'striped-ellipse', 'heart', 'crescent', 'arrow', 'capsule', 'gear', 'kite')
@@ -802,6 +802,30 @@ def _run_workers(cfg, root, todo, insts, workers, progress):
     bad = [p.exitcode for p in procs if p.exitcode != 0]
     if bad or missing(): raise RuntimeError(f"haystack workers failed (exit codes {bad}); {len(missing())} items missing, e.g. {_item_id(*missing()[0]) if missing() else ''}")
 
+def _make_missing(cfg, root, items, insts, progress, workers):
+    "Make the items whose files are missing (in forked processes when `workers` > 1)."
+    folder = lambda it: root/it[0]/('scenes' if it[1] == 'scene' else 'queries')
+    todo = [it for it in items if not ((folder(it)/f'{_item_id(*it)}.json').exists() and (folder(it)/f'{_item_id(*it)}.png').exists())]
+    if workers is None: workers = min(4, os.cpu_count() or 1) if len(todo) >= 100 else 1
+    if todo and workers > 1 and 'fork' in __import__('multiprocessing').get_all_start_methods():
+        _run_workers(cfg, root, todo, insts, workers, progress)
+    elif todo:
+        from tqdm.auto import tqdm
+        for it in tqdm(todo, disable=not progress, desc=f'haystack {cfg.name}'): _make_items(cfg, root, [it], insts)
+
+def _assemble(cfg, root, split, insts, n_scenes=None) -> SoIRDataset:
+    "The split's `SoIRDataset` from its item files (the first `n_scenes` gallery scenes when given)."
+    seen = {i.category_index for i in insts['train']}
+    n = (cfg.n_train_scenes if split == 'train' else cfg.n_test_scenes) if n_scenes is None else n_scenes
+    gal = [_read(root/split/'scenes', _item_id(split, 'scene', i)) for i in range(n)]
+    qs = [_read(root/split/'queries', _item_id(split, 'query', (inst, v)), Query)
+          for inst in insts[split] for v in range(cfg.n_train_query_views if split == 'train' else cfg.n_query_views)]
+    if any(r is None for r in gal + qs): raise RuntimeError(f"haystack {root/split}: some items are still missing after generation")
+    roles = [(i, 'query') for i in insts[split]] + ([(i, 'distractor') for i in insts['test_distractors']] if split == 'test' else [])
+    meta = dict(generator='mao_nb.haystack', generator_version=GENERATOR_VERSION, config=cfg.to_dict(), split=split,
+                instances=[dict(instance_id=i.instance_id, category=i.category, role=r, seen_category=i.category_index in seen) for i, r in roles])
+    return SoIRDataset(f'haystack-{cfg.name}/{split}', gal, qs, meta)
+
 def generate_benchmark(cfg: HaystackConfig|str='default', # a config or preset name
                        dest: str|Path|None=None, # folder (default: `benchmark_dir(cfg)`)
                        progress: bool=True, # show a progress bar
@@ -811,28 +835,12 @@ def generate_benchmark(cfg: HaystackConfig|str='default', # a config or preset n
     cfg = get_config(cfg); root = Path(dest) if dest is not None else benchmark_dir(cfg)
     (root/'train').mkdir(parents=True, exist_ok=True); (root/'test').mkdir(parents=True, exist_ok=True)
     write_json(root/'config.json', {**cfg.to_dict(), 'generator_version': GENERATOR_VERSION})
-    insts = benchmark_instances(cfg); items = _items(cfg, insts)
-    folder = lambda it: root/it[0]/('scenes' if it[1] == 'scene' else 'queries')
-    todo = [it for it in items if not ((folder(it)/f'{_item_id(*it)}.json').exists() and (folder(it)/f'{_item_id(*it)}.png').exists())]
-    if workers is None: workers = min(4, os.cpu_count() or 1) if len(todo) >= 200 else 1
-    if todo and workers > 1 and 'fork' in __import__('multiprocessing').get_all_start_methods():
-        _run_workers(cfg, root, todo, insts, workers, progress)
-    elif todo:
-        from tqdm.auto import tqdm
-        for it in tqdm(todo, disable=not progress, desc=f'haystack {cfg.name}'): _make_items(cfg, root, [it], insts)
-    seen = {i.category_index for i in insts['train']}
+    insts = benchmark_instances(cfg)
+    _make_missing(cfg, root, _items(cfg, insts), insts, progress, workers)
     out = {}
     for split in ('train', 'test'):
-        gal = [_read(root/split/'scenes', _item_id(split, 'scene', i)) for i in range(cfg.n_train_scenes if split == 'train' else cfg.n_test_scenes)]
-        qs = [_read(root/split/'queries', _item_id(split, 'query', (inst, v)), Query)
-              for inst in insts[split] for v in range(cfg.n_train_query_views if split == 'train' else cfg.n_query_views)]
-        if any(r is None for r in gal + qs): raise RuntimeError(f"haystack {root/split}: some items are still missing after generation")
-        roles = [(i, 'query') for i in insts[split]] + ([(i, 'distractor') for i in insts['test_distractors']] if split == 'test' else [])
-        meta = dict(generator='mao_nb.haystack', generator_version=GENERATOR_VERSION, config=cfg.to_dict(), split=split,
-                    instances=[dict(instance_id=i.instance_id, category=i.category, role=r, seen_category=i.category_index in seen) for i, r in roles])
-        ds = SoIRDataset(f'haystack-{cfg.name}/{split}', gal, qs, meta)
-        save_dataset(ds, root/split)  # dataset.json last: the split is complete
-        out[split] = ds
+        out[split] = _assemble(cfg, root, split, insts)
+        save_dataset(out[split], root/split)  # dataset.json last: the split is complete
     return out
 
 def load_benchmark(name: HaystackConfig|str='default', # preset name or config
@@ -843,6 +851,29 @@ def load_benchmark(name: HaystackConfig|str='default', # preset name or config
     cfg = get_config(name); root = benchmark_dir(cfg)
     if all((root/s/'dataset.json').exists() for s in ('train', 'test')): return {s: load_dataset(root/s) for s in ('train', 'test')}
     return generate_benchmark(cfg, progress=progress, workers=workers)
+
+def benchmark_split(name: HaystackConfig|str='default', # preset name or config
+                    split: str='test', # 'train' or 'test'
+                    n_scenes: int|None=None, # only the first `n_scenes` gallery scenes (None: all); every query is kept
+                    progress: bool=True, # progress bar if items must be generated
+                    workers: int|None=None, # processes if items must be generated
+                   ) -> SoIRDataset: # the split, or its first scenes
+    "One split (or its first scenes) without making the rest of the benchmark: what the demo needs, in the files `generate_benchmark` would write."
+    cfg = get_config(name); root = benchmark_dir(cfg)
+    if split not in ('train', 'test'): raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    total = cfg.n_train_scenes if split == 'train' else cfg.n_test_scenes
+    n = total if n_scenes is None else int(n_scenes)
+    if not 1 <= n <= total: raise ValueError(f"n_scenes must be between 1 and {total} (the {split} split's scenes), got {n_scenes}")
+    if (root/split/'dataset.json').exists():
+        ds = load_dataset(root/split); return ds if n == total else SoIRDataset(ds.name, ds.gallery[:n], ds.queries, ds.meta)
+    (root/split).mkdir(parents=True, exist_ok=True)
+    write_json(root/'config.json', {**cfg.to_dict(), 'generator_version': GENERATOR_VERSION})
+    insts = benchmark_instances(cfg)
+    items = [it for it in _items(cfg, insts) if it[0] == split and (it[1] == 'query' or it[2] < n)]
+    _make_missing(cfg, root, items, insts, progress, workers)
+    ds = _assemble(cfg, root, split, insts, n)
+    if n == total: save_dataset(ds, root/split)  # dataset.json only for a whole split
+    return ds
 
 # %% ../nbs/02_haystack.ipynb #0032812c
 def dataset_instances(ds: SoIRDataset, # a split made by `generate_benchmark`
