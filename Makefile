@@ -44,11 +44,11 @@ export: $(STAMP)
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(BIN)/mao_nb readme
 
 # execute notebooks in place so that their outputs (figures included) are saved for the docs:
-#   make run-nbs NBS="nbs/00_core.ipynb nbs/index.ipynb"
-# (nbs/14a_explorer.ipynb stalls under nbconvert on its ipywidgets Output; execute it with execnb instead:
-#   cd nbs && PLOTLY_RENDERER=plotly_mimetype ../.venv/bin/exec_nb 14a_explorer.ipynb --dest 14a_explorer.ipynb, then
+#   make run-nbs NBS="nbs/api/00_core.ipynb nbs/index.ipynb"
+# (nbs/api/15_explorer.ipynb stalls under nbconvert on its ipywidgets Output; execute it with execnb instead:
+#   cd nbs && PLOTLY_RENDERER=plotly_mimetype ../.venv/bin/exec_nb api/15_explorer.ipynb --dest api/15_explorer.ipynb, then
 #   join back into strings the plotly 'source' fields that exec_nb splits into lists (execnb cannot read them back), then nbdev_clean)
-NBS ?= $(wildcard nbs/*.ipynb)
+NBS ?= $(wildcard nbs/*.ipynb nbs/*/*.ipynb)
 run-nbs: $(STAMP)
 	for nb in $(NBS); do PLOTLY_RENDERER=plotly_mimetype $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 $$nb && $(BIN)/nbdev_clean --fname $$nb || exit 1; done
 

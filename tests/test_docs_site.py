@@ -170,7 +170,7 @@ def site(tmp_path_factory):
     from mao_nb.docs import build_docs
     if _FAILED: pytest.fail(f'the docs site did not build (see the first error): {_FAILED[0]}', pytrace=False)
     base = tmp_path_factory.mktemp('docs_site'); proj = base/'proj'
-    shutil.copytree(ROOT/'nbs', proj/'nbs', ignore=shutil.ignore_patterns('.ipynb_checkpoints', '_proc', 'sidebar.yml'))
+    shutil.copytree(ROOT/'nbs', proj/'nbs', ignore=shutil.ignore_patterns('.ipynb_checkpoints', '_proc'))
     shutil.copy(ROOT/'settings.ini', proj/'settings.ini')
     write_fixtures(proj/'nbs')
     try: dest = build_docs(base/'site', quarto=False, root=proj, quiet=True)
@@ -191,7 +191,7 @@ def visited(site, tmp_path_factory):
             rel = f.relative_to(dest).as_posix()
             problems = b.open(f.as_uri())
             out[rel] = (problems, b.evaluate(PAGE_INFO_JS))
-            if rel in ('index.html', 'core.html', f'{FIXTURE_DIR}/plot.html'):
+            if rel in ('index.html', 'api/core.html', f'{FIXTURE_DIR}/plot.html'):
                 b.screenshot(dest/'_screenshots'/(rel.replace('/', '_')[:-5] + '.png'))
     finally: b.close()
     if os.environ.get('MAO_NB_SCREENSHOTS'):
@@ -242,7 +242,7 @@ def test_navigation_links_resolve(site, visited):
                 (broken if not path or frag == 'load_image' else loose).append(f'{page}: {href} (no anchor)')
     assert not broken, '\n'.join(broken)
     fixture = visited[f'{FIXTURE_DIR}/plot.html'][1]['links']
-    assert '../core.html#load_image' in fixture and 'second.html' in fixture, fixture  # doc link and notebook link
+    assert '../api/core.html#load_image' in fixture and 'second.html' in fixture, fixture  # doc link and notebook link
     if loose: warnings.warn('doc links to missing anchors:\n' + '\n'.join(loose))
 
 
@@ -250,12 +250,21 @@ def test_sidebar_order_sections_and_prev_next(site, visited):
     dest, nbs = site
     info = visited['index.html'][1]
     hrefs = [h for h, _, _ in info['sidebar']]
-    order = sorted(source_notebooks(nbs), key=lambda r: (r.count('/'), posixpath.dirname(r), posixpath.basename(r) != 'index.ipynb', r))
+    import yaml
+    listed = []  # the hand-written sidebar (nbs/sidebar.yml), then the notebooks it does not list (the fixture section)
+    def walk(xs):
+        for x in xs or []:
+            if isinstance(x, str): listed.append(x)
+            else: walk(x.get('contents'))
+    walk(yaml.safe_load((nbs/'sidebar.yml').read_text())['website']['sidebar']['contents'])
+    order = listed + sorted(r for r in source_notebooks(nbs) if r not in listed)
     test_order = ['index.html' if r == 'index.ipynb' else page_name(r) for r in order]
+    assert test_order[1].startswith('tutorials/'), test_order[:3]  # the tutorials open the course
     assert hrefs == test_order, f'sidebar order {hrefs} != notebook order {test_order}'
     assert FIXTURE_DIR in [t.lower() for t in info['sections']], info['sections']
+    assert [t.lower() for t in info['sections']] == ['tutorials', 'api', 'explanations', 'developers', FIXTURE_DIR], info['sections']
     titles = {h: t for h, t, _ in info['sidebar']}
-    assert titles[f'{FIXTURE_DIR}/plot.html'] == 'Fixture plot' and titles['core.html'] == 'Core'  # H1 titles
+    assert titles[f'{FIXTURE_DIR}/plot.html'] == 'Fixture plot' and titles['api/core.html'] == 'Core'  # H1 titles
     for i, page in enumerate(hrefs):  # prev/next follow the sidebar; exactly one active entry
         pinfo = visited[page][1]; here = posixpath.dirname(page)
         absolute = lambda l: [posixpath.normpath(posixpath.join(here, h)) for h in l]
@@ -269,8 +278,8 @@ def test_api_entry_rendered(visited):
     "The show_doc block of `load_image`: heading, signature with its docments, docstring."
     from fastcore.docments import docments
     from mao_nb.core import load_image
-    info = visited['core.html'][1]
-    assert info['api'], 'no element with id load_image on core.html'
+    info = visited['api/core.html'][1]
+    assert info['api'], 'no element with id load_image on api/core.html'
     assert 'def load_image(' in info['api'] and load_image.__doc__.split('`')[0].strip() in info['api']
     for name, doc in docments(load_image).items():
         if doc: assert doc in info['api'], f'docment of {name!r} missing: {doc!r}'

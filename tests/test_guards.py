@@ -82,9 +82,9 @@ def test_gpu_check_script_matches_the_notebooks():
     script = ROOT/'benchmarks'/'gpu_check.sh'
     r = subprocess.run(['bash', '-n', str(script)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    names = re.search(r'for nb in ([\w ]+); do', script.read_text()).group(1).split()
+    names = re.search(r'for nb in ([\w/ ]+); do', script.read_text()).group(1).split()
     assert names, 'gpu_check.sh names no notebook'
-    flagged = sorted(p.stem for p in (ROOT/'nbs').glob('*.ipynb') if '#| gpu' in p.read_text())
+    flagged = sorted(p.relative_to(ROOT/'nbs').with_suffix('').as_posix() for p in (ROOT/'nbs').rglob('*.ipynb') if '#| gpu' in p.read_text())
     assert sorted(names) == flagged, f'gpu_check.sh runs {sorted(names)}, but the notebooks with gpu cells are {flagged}'
 
 
