@@ -31,7 +31,13 @@ def backbone_id(spec: str, adapter: str|None) -> str: # what an index records as
     return spec + (f'+adapter:{Path(adapter).resolve()}' if adapter else '')
 
 def default_adapter() -> Path: # the Stage A adapter shipped for the default backbone
-    return data_dir()/'mao_vit_stage_a'
+    from mao_nb.stage_a import latest_checkpoint
+    from mao_nb.haystack import check_fitted_to_generator
+    p = data_dir()/'mao_vit_stage_a'; ck = latest_checkpoint(p)
+    if ck is not None:  # fitted to the generator's pixels, like the backbone
+        rec = json.loads((ck/'stage_a.json').read_text()).get('generator_version') if (ck/'stage_a.json').exists() else None
+        check_fitted_to_generator(rec, str(p), 'mao_nb demo retrains it when it is missing: delete the folder')
+    return p
 
 # %% ../nbs/api/17_cli.ipynb #3d7e65f3
 def _examples(ds, backbone, records, vectors, method: str, n: int=3, k: int=5) -> list:

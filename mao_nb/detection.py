@@ -15,11 +15,12 @@ from torchvision.ops import nms
 from scipy import ndimage as ndi
 
 from .core import default_device, ObjectAnn, ImageRecord, rle_encode, mask_to_box, box_iou
+from .haystack import check_fitted_to_generator
 
 # %% auto #0
-__all__ = ['OWLV2_PAD', 'OWLV2_NAME', 'NB_BINS', 'CANDIDATE_FEATURES', 'OFFLINE_SCORER', 'DETECTORS', 'SIZE_BUCKETS',
-           'filter_degenerate', 'postprocess_boxes', 'owlv2_boxes_to_image', 'pad_to_square', 'Owlv2Objectness',
-           'toy_scene', 'group_regions', 'region_segments', 'offline_candidates', 'score_candidates',
+__all__ = ['OWLV2_PAD', 'OWLV2_NAME', 'NB_BINS', 'CANDIDATE_FEATURES', 'OFFLINE_SCORER_GENERATOR', 'OFFLINE_SCORER', 'DETECTORS',
+           'SIZE_BUCKETS', 'filter_degenerate', 'postprocess_boxes', 'owlv2_boxes_to_image', 'pad_to_square',
+           'Owlv2Objectness', 'toy_scene', 'group_regions', 'region_segments', 'offline_candidates', 'score_candidates',
            'fit_offline_scorer', 'offline_proposals', 'OfflineDetector', 'oracle_detections', 'OracleDetector',
            'Detector', 'get_detector', 'fallback_whole_image', 'detect', 'best_ious', 'detection_recall',
            'recall_by_size', 'plot_detections', 'plot_recall_by_size', 'evaluate_detectors']
@@ -303,6 +304,8 @@ def score_candidates(F: np.ndarray, # [M, D] candidate features
                      scorer: dict|None=None, # {'mean', 'std', 'coef', 'intercept'}; default: `OFFLINE_SCORER`
                     ) -> np.ndarray: # [M] probability that the candidate is an object's box (IoU >= 0.8)
     "Logistic regression on standardised features and their pairwise products."
+    if scorer is None: check_fitted_to_generator(OFFLINE_SCORER_GENERATOR, 'the offline detector\'s scorer (OFFLINE_SCORER)',
+                                                 'OFFLINE_SCORER = fit_offline_scorer(); set OFFLINE_SCORER_GENERATOR')
     p = OFFLINE_SCORER if scorer is None else scorer
     X = _quadratic((F - np.asarray(p['mean'])) / np.asarray(p['std']))
     return 1 / (1 + np.exp(-(X @ np.asarray(p['coef']) + p['intercept'])))
@@ -333,6 +336,7 @@ def fit_offline_scorer(
 
 # %% ../nbs/api/04_detection.ipynb #487c145a
 # fitted by `fit_offline_scorer()` on the first 150 train scenes of the 'default' benchmark (features: CANDIDATE_FEATURES)
+OFFLINE_SCORER_GENERATOR = 1 # the haystack GENERATOR_VERSION whose scenes OFFLINE_SCORER was fitted to
 OFFLINE_SCORER = dict(
     mean=[-4.3088, 0.43017, -0.068846, 1.2829, 1.4808, 0.54301, 0.42437, 0.61287, 0.25742, 0.88621, 1.1437, 0.27444, 0.5065],
     std=[1.4512, 0.24615, 0.74091, 0.71735, 0.97728, 0.46578, 0.21285, 0.7844, 0.43722, 0.58293, 1.2593, 0.44623, 0.49996],

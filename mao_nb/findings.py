@@ -144,7 +144,7 @@ def compare_backbones(candidates: dict, # name -> zero-shot Backbone
         res = run_ablation(val, {f'{name} / {v}': b for v, b in variants.items()}, {'oracle': cfg}, methods, work, progress)
         for v, b in variants.items():
             for m in methods:
-                r = next(r for r in res.values() if r['backbone'] == f'{name} / {v}' and r['method'] == m)
+                r = next(r.metrics for r in res if r.backbone == f'{name} / {v}' and r.method == m)
                 rows.append(dict(candidate=name, variant=v, method=m, **{k: r[k] for k in ('mAP', 'R@1', 'R@5', 'R@10', 'vectors_per_image')}))
             if {'average', 'mao'} <= set(methods):  # the diagnostics, cached as JSON (keyed like the vectors they read)
                 key = hashlib.sha1(json.dumps([val.name, len(val.gallery), max_objects, cfg.fingerprint('vectors', backbone_key(b))]).encode()).hexdigest()[:12]

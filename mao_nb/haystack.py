@@ -22,10 +22,11 @@ __all__ = ['FAMILIES', 'PALETTES', 'PATTERNS', 'EMBLEMS', 'OBJECT_KINDS', 'PHOTO
            'draw_instance', 'Instance', 'instance_from_id', 'plot_instances', 'sample_view', 'warp_instance',
            'background_photos', 'texture_background', 'photo_background', 'make_background', 'render_view',
            'plot_views', 'all_photos', 'photo_category', 'photo_instance_params', 'draw_photo_instance',
-           'HaystackConfig', 'check_config', 'get_config', 'clutter_count', 'cap_areas', 'render_scene',
-           'benchmark_instances', 'scene_needles', 'make_scene', 'make_query', 'config_hash', 'benchmark_dir',
-           'generate_benchmark', 'load_benchmark', 'benchmark_split', 'dataset_instances', 'validation_categories',
-           'validation_instances', 'without_instances', 'validation_split', 'training_split', 'backdrop_photos']
+           'HaystackConfig', 'check_fitted_to_generator', 'check_config', 'get_config', 'clutter_count', 'cap_areas',
+           'render_scene', 'benchmark_instances', 'scene_needles', 'make_scene', 'make_query', 'config_hash',
+           'benchmark_dir', 'generate_benchmark', 'load_benchmark', 'benchmark_split', 'dataset_instances',
+           'validation_categories', 'validation_instances', 'without_instances', 'validation_split', 'training_split',
+           'backdrop_photos']
 
 # %% ../nbs/api/02_haystack.ipynb #5f9766d7
 FAMILIES = ('star', 'polygon', 'blob', 'ring', 'cross', 'striped-ellipse', 'heart', 'crescent', 'arrow', 'capsule', 'gear', 'kite')
@@ -508,6 +509,16 @@ class HaystackConfig:
         return {k: v for k, v in d.items() if not (k in _LATER_KNOBS and v == _LATER_KNOBS[k])}
     @classmethod
     def from_dict(cls, d: dict) -> 'HaystackConfig': return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+
+# %% ../nbs/api/02_haystack.ipynb #204f146f
+def check_fitted_to_generator(recorded, # the `GENERATOR_VERSION` a shipped file records (None: it records none)
+                              what: str, # the file or object, for the message
+                              fix: str, # how to refit it, for the message
+                             ) -> None:
+    "Refuse a shipped model or scorer that was fitted to another version of this generator."
+    if recorded != GENERATOR_VERSION:
+        raise RuntimeError(f"{what} was fitted to scenes of haystack generator version {recorded}, but the generator is now version "
+                           f"{GENERATOR_VERSION}: refit it ({fix}) and record the new version")
 
 # %% ../nbs/api/02_haystack.ipynb #c9ef7a57
 def _pair(cfg, name, lo_ok, integer=False):

@@ -350,11 +350,12 @@ def plot_ap_by_bucket(
     title: str='mAP by object size', # figure title
     xaxis_title: str='relative object area', # what the groups are
 ) -> "go.Figure":
-    "Grouped bars: mAP (%) per group, one colour per method."
+    "mAP (%) per group, one line per method: many methods stay readable, and the trend across groups is the point."
     import plotly.graph_objects as go
     groups = sorted({g for d in by_method.values() for g in d}, key=_natural_key)
-    fig = go.Figure([go.Bar(name=m, x=groups, y=[100 * d.get(g, {}).get('mAP', np.nan) for g in groups],
-                            customdata=[d.get(g, {}).get('n', 0) for g in groups], hovertemplate='%{x}: %{y:.1f} (%{customdata} queries)')
+    fig = go.Figure([go.Scatter(name=m, x=groups, y=[100 * d.get(g, {}).get('mAP', np.nan) for g in groups], mode='lines+markers',
+                                customdata=[d.get(g, {}).get('n', 0) for g in groups], hovertemplate='%{x}: %{y:.1f} (%{customdata} queries)')
                      for m, d in by_method.items()])
-    fig.update_layout(barmode='group', title=title, xaxis_title=xaxis_title, yaxis_title='mAP (%)', yaxis_range=[0, 100], width=640, height=380)
+    fig.update_layout(title=title, xaxis_title=xaxis_title, yaxis_title='mAP (%)', yaxis_range=[0, 100], width=720, height=400,
+                      xaxis_type='category', legend_font_size=11)
     return fig

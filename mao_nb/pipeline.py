@@ -24,12 +24,14 @@ from .index import GalleryIndex
 from .metrics import evaluate_index, results_table
 
 # %% auto #0
-__all__ = ['METHODS', 'CACHE_VERSION', 'MANIFEST', 'file_identity', 'PipelineConfig', 'record_key', 'cached_map', 'objects_dir',
-           'decompose', 'gem_vectors', 'describe', 'backbone_key', 'vectors_dir', 'gallery_vectors', 'index_gallery',
-           'evaluate_method', 'run_ablation', 'ablation_table', 'cache_summary', 'prune_cache']
+__all__ = ['METHODS', 'OBJECTLESS', 'CACHE_VERSION', 'MANIFEST', 'file_identity', 'PipelineConfig', 'record_key', 'cached_map',
+           'objects_dir', 'decompose', 'gem_vectors', 'describe', 'backbone_key', 'vectors_dir', 'gallery_vectors',
+           'index_gallery', 'evaluate_method', 'AblationRow', 'run_ablation', 'ablation_table', 'cache_summary',
+           'prune_cache']
 
 # %% ../nbs/api/13_pipeline.ipynb #5cc3a28b
 METHODS = ('global', 'gem', 'average', 'full_image', 'per_crop', 'mao')
+OBJECTLESS = ('global', 'gem') # the methods that describe the whole image and use no objects
 CACHE_VERSION = {'objects': 2, 'vectors': 2} # bump a stage's number when its code changes what it computes
 
 def file_identity(p: str|Path|None, # a local file or folder (or a hub name, or None)
@@ -262,7 +264,7 @@ def gallery_vectors(backbone: Backbone, records: list, method: str, # as in `des
     def fn(rs):
         V, own = describe(backbone, rs, method, cfg)
         return [V[own == i] for i in range(len(rs))]
-    keys = [record_key(r, with_objects=method not in ('global', 'gem')) for r in records]
+    keys = [record_key(r, with_objects=method not in OBJECTLESS) for r in records]
     wdir = vectors_dir(work, backbone, method, cfg) if work is not None else None
     res = cached_map(fn, records, keys, cfg.chunk, wdir, method, progress)
     if not res: return np.zeros((0, backbone.embed_dim), np.float32), np.zeros(0, int)
@@ -304,34 +306,45 @@ def evaluate_method(backbone: Backbone, # the backbone
     return {**m, 'seconds': time.time() - t0, 'vectors_per_image': len(V) / max(len(ds.gallery), 1)}
 
 # %% ../nbs/api/13_pipeline.ipynb #1ed0d8cd
+@dataclass
+class AblationRow:
+    "One row of the ablation: a backbone, an object source and a method, and what they scored."
+    backbone: str # backbone name, e.g. 'zero-shot' or 'stage A'
+    objects: str|None # object source, e.g. 'oracle' or 'offline'; None for the methods that use no objects (`OBJECTLESS`)
+    method: str # one of `METHODS`
+    metrics: dict # from `evaluate_method`: mAP, R@1/5/10, per_query_ap [Q], seconds, vectors_per_image
+    def __getitem__(self, k: str): return self.metrics[k]  # row['mAP']
+    @property
+    def label(self) -> str: return f"{self.backbone}, {self.method}" + (f", {self.objects} objects" if self.objects else '')
+
 def run_ablation(ds: SoIRDataset, # the test split
                  backbones: dict, # name -> Backbone (e.g. {'zero-shot': bb, 'stage A': bb_ft})
                  sources: dict, # name -> PipelineConfig (e.g. {'oracle': ..., 'offline': ...})
                  methods: tuple=METHODS, # which rows
                  work: str|Path|None=None, # root folder for resumable work (None: a cache folder per dataset)
-                 progress: bool=True) -> dict: # '(backbone, objects, method)' label -> metrics
+                 progress: bool=True) -> list: # `AblationRow`s, by backbone, then method, then object source
     "Every method x backbone x object source on one dataset."
     work = Path(work) if work is not None else cache_dir('runs', ds.name.replace('/', '_'))
     decomposed = {s: decompose(ds.gallery, c, work, progress) for s, c in sources.items()
-                  if any(m not in ('global', 'gem') for m in methods)}
-    results = {}
+                  if any(m not in OBJECTLESS for m in methods)}
+    rows = []
     for bname, bb in backbones.items():
         p = next(iter(sources.values())).precision
         with precision_context(p or default_precision(bb.device), bb.device): qv = query_vectors(bb, ds.queries).float()
         for m in methods:
-            for s, c in (sources.items() if m not in ('global', 'gem') else [('-', next(iter(sources.values())))]):
-                key = f'{bname} | {s} | {m}'
-                results[key] = evaluate_method(bb, ds, m, decomposed.get(s), c, work, qv, progress)
-                results[key].update(backbone=bname, objects=s, method=m)
-    return results
+            for s, c in (sources.items() if m not in OBJECTLESS else [(None, next(iter(sources.values())))]):
+                rows.append(AblationRow(bname, s, m, evaluate_method(bb, ds, m, decomposed.get(s), c, work, qv, progress)))
+    return rows
 
-def ablation_table(results: dict, # from `run_ablation`
+def ablation_table(results: list, # `AblationRow`s, from `run_ablation` (or made by hand)
                   ) -> "ResultsTable": # .rows and .markdown
     "The ablation as a table: backbone, objects, method, mAP and Recall@K in %, vectors per image, seconds."
     from mao_nb.metrics import ResultsTable
     cols = ['mAP', 'R@1', 'R@5', 'R@10']
-    rows = [{'backbone': r.get('backbone', ''), 'objects': r.get('objects', ''), 'method': r.get('method', k),
-             **{c: r.get(c) for c in cols}, 'vectors/image': r.get('vectors_per_image'), 'seconds': r.get('seconds')} for k, r in results.items()]
+    bad = [type(r).__name__ for r in results if not isinstance(r, AblationRow)]
+    if bad: raise TypeError(f"ablation_table takes AblationRow records (from run_ablation), got {bad[0]}")
+    rows = [{'backbone': r.backbone, 'objects': r.objects or '-', 'method': r.method, **{c: r.metrics.get(c) for c in cols},
+             'vectors/image': r.metrics.get('vectors_per_image'), 'seconds': r.metrics.get('seconds')} for r in results]
     md = ['| backbone | objects | method | ' + ' | '.join(f'{c} (%)' for c in cols) + ' | vectors/image | seconds |', '|' + '---|' * (len(cols) + 5)]
     pct = lambda v: '' if v is None else f'{100 * v:.2f}'
     md += [f"| {r['backbone']} | {r['objects']} | {r['method']} | " + ' | '.join(pct(r[c]) for c in cols)

@@ -16,7 +16,8 @@ from .core import load_torch_file, data_dir, cache_dir, atomic_write, write_json
 from .data import SoIRDataset, load_dataset, image_trace
 from .backbones import Backbone, backbone_from_config, load_backbone
 from .crops import crop_objects, crop_record
-from .haystack import (GENERATOR_VERSION, get_config, benchmark_instances, benchmark_dir, load_benchmark,
+from .metrics import evaluate
+from .haystack import (GENERATOR_VERSION, check_fitted_to_generator, get_config, benchmark_instances, benchmark_dir, load_benchmark,
                              make_scene, make_query, render_view, validation_instances, without_instances)
 
 # %% auto #0
@@ -224,7 +225,7 @@ def _finish(bb: Backbone, dest: Path, cfg, # a PretrainConfig or DistilConfig
     umask = os.umask(0); os.umask(umask); os.chmod(new, 0o777 & ~umask)  # mkdtemp makes a 0700 folder
     try:
         bb.save(new)
-        write_json(new/'training.json', dict(**extra, config=cfg.to_dict(), complete=True, steps=len(history), train_items=n_items,
+        write_json(new/'training.json', dict(**extra, config=cfg.to_dict(), generator_version=GENERATOR_VERSION, complete=True, steps=len(history), train_items=n_items,
                                              seconds=round(sum(h['seconds'] for h in history), 1), torch=torch.__version__,
                                              threads=torch.get_num_threads(), history=history))
         if dest.exists():
@@ -674,6 +675,9 @@ def default_backbone(attn_implementation: str='sdpa', # 'sdpa' (fast) or 'eager'
     if not (p/'model.safetensors').exists() or not (p/'config.json').exists():
         raise FileNotFoundError(f"the mao_vit weights are missing from {p} (config.json and model.safetensors expected). "
                                 f"Recreate them (10-25 minutes on a CPU) with:\n    {reproduce_command('distil')}  (or --kind supervised / ssl)")
+    if path is None:  # the shipped stand-in was fitted to the generator's pixels
+        rec = json.loads((p/'training.json').read_text()).get('generator_version') if (p/'training.json').exists() else None
+        check_fitted_to_generator(rec, str(p), reproduce_command(shipped_kind(p)))
     bb = load_backbone(p, attn_implementation=attn_implementation, device=device, local_files_only=True)
     if path is None: bb.name = 'default'
     return bb
@@ -733,13 +737,9 @@ def retrieval_metrics(q: torch.Tensor, # [Q, D] normalised query embeddings
                       g: torch.Tensor, # [N, D] normalised object embeddings
                       g_ids: torch.Tensor, # [N] their instance ids
                      ) -> dict: # top1, top5 (fractions of queries), mAP (mean over queries), n_queries, n_objects
-    "Object-level retrieval: rank all objects for every query."
-    order = (q.float() @ g.float().T).argsort(1, descending=True)  # [Q, N]
-    rel = (g_ids[order] == q_ids[:, None]).float()  # [Q, N] relevant at rank r
-    prec = rel.cumsum(1) / torch.arange(1, rel.shape[1] + 1)
-    ap = (prec * rel).sum(1) / rel.sum(1).clamp_min(1)
-    return dict(top1=float(rel[:, 0].mean()), top5=float(rel[:, :5].amax(1).mean()), mAP=float(ap.mean()),
-                n_queries=len(q), n_objects=len(g))
+    "Object-level retrieval: every object is a gallery item, scored by `mao_nb.metrics.evaluate` (the project's one AP)."
+    m = evaluate((q.float() @ g.float().T).numpy(), (q_ids[:, None] == g_ids[None]).numpy(), ks=(1, 5))
+    return dict(top1=m['R@1'], top5=m['R@5'], mAP=m['mAP'], n_queries=len(q), n_objects=len(g))
 
 def evaluate_retrieval(model, # a `Backbone`, or a function crops [N, 3, S, S] uint8 -> [N, D] normalised descriptors
                        data: dict, # from `retrieval_data`

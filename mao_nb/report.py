@@ -12,41 +12,41 @@ import numpy as np
 from .core import atomic_write, env_report
 from .data import SoIRDataset
 from .metrics import ap_by_group, size_bucket, clutter_bucket, query_object_stats, plot_ap_by_bucket
-from .pipeline import ablation_table
+from .pipeline import AblationRow, ablation_table
 
 # %% auto #0
 __all__ = ['plot_ablation', 'breakdowns', 'write_report']
 
 # %% ../nbs/api/16_report.ipynb #0ec6bbdb
-def plot_ablation(results: dict, # from `run_ablation`: label -> metrics with 'backbone', 'objects', 'method'
+def plot_ablation(results: list, # `AblationRow`s, from `run_ablation`
                   metric: str='mAP'): # which metric
-    "Grouped bars: one group per method, one bar per (backbone, objects) setting."
+    "Grouped bars: one group per method, one bar per (backbone, objects) setting; a method that uses no objects repeats its bar."
     import plotly.graph_objects as go
-    methods = list(dict.fromkeys(r['method'] for r in results.values()))
-    settings = list(dict.fromkeys((r['backbone'], r['objects']) for r in results.values() if r['objects'] != '-'))
+    methods = list(dict.fromkeys(r.method for r in results))
+    settings = list(dict.fromkeys((r.backbone, r.objects) for r in results if r.objects is not None))
     bars = []
     for b, o in settings:
         ys = []
         for m in methods:
-            hit = [r for r in results.values() if r['method'] == m and r['backbone'] == b and r['objects'] in (o, '-')]
+            hit = [r for r in results if r.method == m and r.backbone == b and r.objects in (o, None)]
             ys.append(100 * hit[0][metric] if hit else None)
         bars.append(go.Bar(name=f'{b}, {o} objects', x=methods, y=ys, text=[f'{y:.1f}' if y is not None else '' for y in ys], textposition='outside'))
     fig = go.Figure(bars)
     fig.update_layout(barmode='group', yaxis_title=f'{metric} (%)', yaxis_range=[0, 105], title=f'{metric} by method', width=820, height=420)
     return fig
 
-def breakdowns(results: dict, # from `run_ablation`
+def breakdowns(results: list, # `AblationRow`s, from `run_ablation`
                ds: SoIRDataset, # the evaluated dataset (for object sizes and clutter of the queries)
-               keys: list|None=None, # which results to break down (default: all with per-query AP)
+               rows: list|None=None, # which rows to break down (default: all)
               ) -> tuple: # (figure: AP by object size, figure: AP by clutter)
-    "mAP per object-size bucket and per clutter bucket, one colour per result."
-    st = query_object_stats(ds); keys = keys or list(results)
+    "mAP per object-size bucket and per clutter bucket: one line per row."
+    st = query_object_stats(ds); rows = results if rows is None else rows
     size_g, clut_g = size_bucket(st['rel_area']), clutter_bucket(st['clutter'], max_count=12)
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        by_size = {k: ap_by_group(results[k]['per_query_ap'], size_g) for k in keys}
-        by_clut = {k: ap_by_group(results[k]['per_query_ap'], clut_g) for k in keys}
+        by_size = {r.label: ap_by_group(r['per_query_ap'], size_g) for r in rows}
+        by_clut = {r.label: ap_by_group(r['per_query_ap'], clut_g) for r in rows}
     return (plot_ap_by_bucket(by_size, 'mAP by object size (mean relative area of the query object in its gallery images)'),
             plot_ap_by_bucket(by_clut, 'mAP by clutter (mean number of objects in the relevant gallery images)', 'objects per image'))
 
@@ -57,7 +57,7 @@ td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}h1{margin-bo
 pre{background:#f7f7f7;padding:8px;font-size:12px;overflow:auto}"""
 
 def write_report(path: str|Path, # the HTML file to write
-                 results: dict, # from `run_ablation`
+                 results: list, # `AblationRow`s, from `run_ablation`
                  ds: SoIRDataset, # the evaluated dataset
                  figures: list=(), # extra (title, plotly figure) pairs, e.g. example queries
                  title: str='mao_nb report', # page title
@@ -66,7 +66,7 @@ def write_report(path: str|Path, # the HTML file to write
     "Write a self-contained HTML report (plotly.js embedded once, figures interactive), atomically."
     import plotly.io as pio
     figs = [('mAP by method', plot_ablation(results))]
-    sz, cl = breakdowns(results, ds, [k for k in results if results[k]['objects'] != '-' or results[k]['method'] in ('global', 'gem')])
+    sz, cl = breakdowns(results, ds)
     figs += [('AP by object size', sz), ('AP by clutter', cl)] + list(figures)
     parts, first = [], True
     for name, fig in figs:

@@ -17,6 +17,7 @@ from .core import load_torch_file, ImageRecord, write_json, atomic_write
 from .data import SoIRDataset
 from .backbones import Backbone
 from .crops import crop_objects
+from .haystack import GENERATOR_VERSION
 
 # %% auto #0
 __all__ = ['STAGE_A_CPU', 'query_vectors', 'average_vectors', 'StageAData', 'stage_a_data', 'sample_batch',
@@ -190,7 +191,7 @@ def _save_ckpt(out: Path, peft_model, opt, sched, step: int, losses: list, backb
                 'torch_rng': torch.get_rng_state(),
                 'cuda_rng': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None, **run}, tmp/'state.pt')
     write_json(tmp/'stage_a.json', {'family': backbone.family, 'image_size': backbone.image_size, 'embed_dim': backbone.embed_dim,
-                                     'base': getattr(backbone.config, '_name_or_path', ''), **run})
+                                     'base': getattr(backbone.config, '_name_or_path', ''), 'generator_version': GENERATOR_VERSION, **run})
     if (out/name).exists(): shutil.rmtree(out/name)
     os.replace(tmp, out/name)
     write_json(out/'latest.json', {'step': step, 'path': name})

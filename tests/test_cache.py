@@ -99,7 +99,8 @@ def test_ablation_cells_follow_the_backbone(tmp_path):
     src = {'oracle': PipelineConfig(detector='oracle', masker='oracle', stage_b=StageBConfig(iters=3))}
     run = lambda b, w: run_ablation(test, {'bb': b}, src, ('global', 'average', 'mao'), w, progress=False)
     run(bb, tmp_path/'shared'); after = run(bb2, tmp_path/'shared'); fresh = run(bb2, tmp_path/'fresh')
-    for k in fresh: np.testing.assert_array_equal(after[k]['per_query_ap'], fresh[k]['per_query_ap'], err_msg=k)
+    assert [(r.backbone, r.objects, r.method) for r in after] == [(r.backbone, r.objects, r.method) for r in fresh]
+    for a, f in zip(after, fresh): np.testing.assert_array_equal(a['per_query_ap'], f['per_query_ap'], err_msg=f.label)
 
 
 def _run_index(assets, folder, idx, env):

@@ -97,3 +97,18 @@ def test_notebooks_round_trip_through_execnb(tmp_path):
         try: write_nb(read_nb(p), tmp_path/p.name)
         except Exception as e: bad.append(f'{p.relative_to(ROOT)}: {type(e).__name__}: {e}')
     assert not bad, 'notebooks nbdev cannot read:\n' + '\n'.join(bad)
+
+
+def test_shipped_fitted_files_match_the_generator(monkeypatch):
+    "The scorer, backbone and adapter shipped in the project record the generator version they were fitted to; a bump refuses them."
+    import numpy as np, pytest
+    from mao_nb import haystack
+    from mao_nb.detection import score_candidates, CANDIDATE_FEATURES, OFFLINE_SCORER
+    from mao_nb.pretrain import default_backbone
+    from mao_nb.cli import default_adapter
+    F = np.zeros((1, len(CANDIDATE_FEATURES)))
+    default_backbone(); default_adapter(); score_candidates(F)  # the shipped files pass today
+    monkeypatch.setattr(haystack, 'GENERATOR_VERSION', haystack.GENERATOR_VERSION + 1)  # as if the generator had changed
+    for f, what in ((default_backbone, 'mao_vit'), (default_adapter, 'mao_vit_stage_a'), (lambda: score_candidates(F), 'OFFLINE_SCORER')):
+        with pytest.raises(RuntimeError, match=f'{what}.*generator is now version'): f()
+    score_candidates(F, scorer=OFFLINE_SCORER)  # an explicit scorer is the caller's business

@@ -18,7 +18,7 @@ def test_help_lists_every_command(tmp_path):
 
 def test_demo_tiny_writes_report(tmp_path):
     out = tmp_path/'report.html'
-    r = _run(['demo', '--preset', 'tiny', '--iters', '10', '--work', str(tmp_path/'work'), '--out', str(out)], tmp_path)
+    r = _run(['demo', '--preset', 'tiny', '--iters', '10', '--objects', 'oracle,offline', '--methods', 'all', '--work', str(tmp_path/'work'), '--out', str(out)], tmp_path)  # the full ablation
     assert r.returncode == 0, r.stderr[-3000:]
     for row in ('zero-shot | - | global', 'stage A | oracle | mao', 'stage A | offline | per_crop'): assert row in r.stdout
     page = out.read_text()
