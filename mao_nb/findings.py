@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .data import SoIRDataset
 from .haystack import get_config, benchmark_instances, render_scene, make_query
 from .pipeline import PipelineConfig, decompose, evaluate_method
-from .stage_a import query_vectors
+from .descriptors import query_vectors
 from .stage_b import StageBConfig, pointing_game, chain_diagnostics, chain_summary
 
 # %% auto #0

@@ -13,7 +13,8 @@ from mao_nb.backbones import backbone_from_config, load_backbone
 from mao_nb.data import toy_dataset
 from mao_nb import pretrain, stage_a
 from mao_nb.pretrain import PretrainConfig
-from mao_nb.stage_a import StageAConfig, stage_a_data, train_stage_a, load_adapter, query_vectors
+from mao_nb.stage_a import StageAConfig, stage_a_data, train_stage_a, load_adapter
+from mao_nb.descriptors import query_vectors
 
 TINY_A = StageAConfig(r=4, lora_alpha=8, lr=1e-2, batch=3, epochs=2, ckpt_every=1, lora_dropout=0.)
 TINY_P = PretrainConfig(benchmark='tiny', image_size=32, hidden_size=32, num_layers=2, num_heads=4, mlp_ratio=2,
