@@ -15,7 +15,7 @@ export PYTHONHASHSEED := 0
 
 $(STAMP): settings.ini setup.py Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[cpu,dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[cpu,dev,ray]"
 	@# the LeGrad reference for tests/test_legrad_reference.py: legrad-torch pins open-clip-torch<=2.23.0 and would
 	@# otherwise pull its own torch; --no-deps keeps our pinned torch (its imports: timm, einops, ftfy, matplotlib, cv2)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps legrad-torch==1.1 open-clip-torch==2.23.0 timm==1.0.31 einops==0.8.2 ftfy==6.3.1

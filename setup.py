@@ -29,6 +29,7 @@ dev_requirements = shlex.split(cfg.get('dev_requirements') or '')
 # faiss comes as an extra: `[cpu]` brings faiss-cpu, `[gpu]` brings faiss-gpu instead (both provide `import faiss`).
 cpu_requirements = shlex.split(cfg.get('cpu_requirements') or '')
 gpu_requirements = shlex.split(cfg.get('gpu_requirements') or '')
+ray_requirements = shlex.split(cfg.get('ray_requirements') or '')
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -42,7 +43,7 @@ setuptools.setup(
     packages=setuptools.find_packages(),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'cpu': cpu_requirements, 'gpu': gpu_requirements},
+    extras_require={'dev': dev_requirements, 'cpu': cpu_requirements, 'gpu': gpu_requirements, 'ray': ray_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),

@@ -6,7 +6,11 @@ and each gallery size, it measures:
   memory per image (4 * dim bytes);
 - IVF-PQ (IndexIVFPQ, inner product): training time (on a sample of `--train-size` vectors), add time,
   serialized bytes per image, and for each `--nprobe`: throughput and recall@k against the flat index
-  (the fraction of the exact top-k images that IVF-PQ also returns).
+  (the fraction of the exact top-k images that IVF-PQ also returns);
+- IVF-PQ re-ranked exactly (`ivfpq_rerank`, FAISS IndexRefineFlat) with the parameters `mao_nb.index.choose_index`
+  picks for that size: the same figures. The row of the kind mao_nb would build at that size has `default: true`.
+
+`--json` prints one JSON line per row (keys kind, n, recall_at_10, qps, bytes_per_vector, default, and the rest).
 
 Random vectors are the worst case for IVF-PQ (in 768-d all similarities concentrate near 0, the true
 neighbours barely stand out); the clustered data is a rough stand-in for real embeddings.
@@ -38,11 +42,12 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=1, help='FAISS OpenMP threads (1 is fastest on a shared 2-core machine)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', default='benchmarks/results/index.json', help='JSON results (written atomically)')
+    p.add_argument('--json', action='store_true', help='print one JSON line per row (as rows finish)')
     return p.parse_args(argv)
 
 
 def log(*a):
-    print(f'[{time.strftime("%H:%M:%S")}]', *a, flush=True)
+    print(f'[{time.strftime("%H:%M:%S")}]', *a, file=sys.stderr, flush=True)  # stdout is for the table (or --json lines)
 
 
 def make_data(kind: str, n: int, dim: int, n_queries: int, args, seed: int):
@@ -71,6 +76,7 @@ def bench_one(kind: str, n: int, nlist: int, args) -> list[dict]:
     rows.append(dict(data=kind, n=n, dim=args.dim, index='flat', params={}, build_s=round(t_build, 2), train_s=0.0,
                      add_s=round(t_build, 2), search_s=round(t_search, 3), qps=round(args.queries / t_search, 1),
                      recall_at_k=1.0, bytes_per_vector=4 * args.dim))
+    flat_qps = args.queries / t_search
     log(f'  flat: build {t_build:.1f}s, search {args.queries} queries {t_search:.2f}s ({args.queries / t_search:,.0f} q/s)')
     del flat; gc.collect()
     # IVF-PQ
@@ -89,16 +95,40 @@ def bench_one(kind: str, n: int, nlist: int, args) -> list[dict]:
                          search_s=round(t_s, 3), qps=round(args.queries / t_s, 1), recall_at_k=round(rec, 4),
                          bytes_per_vector=round(nbytes / n, 1)))
         log(f'    nprobe={nprobe}: search {t_s:.3f}s ({args.queries / t_s:,.0f} q/s), recall@{args.k} vs flat {rec:.3f}')
-    del pq, g, q; gc.collect()
+    del pq; gc.collect()
+    # IVF-PQ re-ranked exactly, as mao_nb builds it for this size
+    from mao_nb.index import choose_index
+    c = choose_index(n, args.dim)
+    if c['kind'] == 'ivfpq_rerank':
+        p = {k: v for k, v in c.items() if k != 'kind'}
+        rr = GalleryIndex(args.dim, 'ivfpq_rerank', use_gpu=False, **p)
+        _, t_train = timed(lambda: rr.train(g, max_n=args.train_size, seed=args.seed))
+        _, t_add = timed(lambda: rr.add(g, ids))
+        nbytes = faiss.serialize_index(rr.index).nbytes
+        log(f'  ivfpq_rerank {p}: train {t_train:.1f}s, add {t_add:.1f}s, {nbytes / n:.1f} bytes/vector')
+        for nprobe in sorted({p['nprobe'], *args.nprobe}):
+            rr.nprobe = nprobe; rr.search(q[:10], args.k)
+            t_s = min(timed(lambda: rr.search(q, args.k))[1] for _ in range(2))
+            rec = recall_at_k_vs_flat(rr, truth, q, args.k)
+            rows.append(dict(data=kind, n=n, dim=args.dim, index='ivfpq_rerank', params={**p, 'nprobe': nprobe},
+                             build_s=round(t_train + t_add, 2), train_s=round(t_train, 2), add_s=round(t_add, 2), train_n=min(n, args.train_size),
+                             search_s=round(t_s, 3), qps=round(args.queries / t_s, 1), recall_at_k=round(rec, 4),
+                             bytes_per_vector=round(nbytes / n, 1), speedup_vs_flat=round(args.queries / t_s / flat_qps, 2)))
+            log(f'    nprobe={nprobe}: search {t_s:.3f}s ({args.queries / t_s:,.0f} q/s, {args.queries / t_s / flat_qps:.1f}x flat), recall@{args.k} vs flat {rec:.3f}')
+        del rr
+    for r in rows:  # the kind mao_nb would build at this size
+        r['kind'] = r['index']; r[f'recall_at_{args.k}'] = r['recall_at_k']
+        r['default'] = r['index'] == c['kind'] and all(r['params'].get(k) == v for k, v in c.items() if k != 'kind')
+    del g, q; gc.collect()
     return rows
 
 
 def table(rows: list[dict], k: int) -> str:
-    head = ['data', 'n', 'index', 'nlist', 'm', 'nprobe', 'build s', 'train s', 'add s', 'q/s', f'recall@{k}', 'bytes/vec']
+    head = ['data', 'n', 'index', 'nlist', 'm', 'nprobe', 'k_factor', 'build s', 'train s', 'add s', 'q/s', f'recall@{k}', 'bytes/vec']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in rows:
         p = r['params']
-        vals = [r['data'], f"{r['n']:,}", r['index'], p.get('nlist', ''), p.get('m', ''), p.get('nprobe', ''), f"{r['build_s']:.1f}",
+        vals = [r['data'], f"{r['n']:,}", r['index'] + (' (default)' if r.get('default') else ''), p.get('nlist', ''), p.get('m', ''), p.get('nprobe', ''), p.get('k_factor', ''), f"{r['build_s']:.1f}",
                 f"{r['train_s']:.1f}", f"{r['add_s']:.1f}", f"{r['qps']:,.0f}", f"{r['recall_at_k']:.3f}", f"{r['bytes_per_vector']:,.0f}"]
         lines.append('| ' + ' | '.join(str(v) for v in vals) + ' |')
     return '\n'.join(lines)
@@ -117,12 +147,14 @@ def main(argv=None):
     rows, t0 = [], time.perf_counter()
     for n, nlist in zip(args.sizes, nlists):
         for kind in args.data:
-            rows += bench_one(kind, n, nlist, args)
+            new = bench_one(kind, n, nlist, args); rows += new
+            if args.json:
+                for r in new: print(json.dumps(r), flush=True)
             out = dict(args=vars(args), env=env, rows=rows, total_s=round(time.perf_counter() - t0, 1))
             write_json(args.out, out)  # atomic; rewritten after each size so that a long run leaves partial results
     env['load_avg_end'] = [round(v, 2) for v in os.getloadavg()]
     write_json(args.out, dict(args=vars(args), env=env, rows=rows, total_s=round(time.perf_counter() - t0, 1)))
-    print(table(rows, args.k))
+    if not args.json: print(table(rows, args.k))
     log(f'total {time.perf_counter() - t0:.0f}s; results in {args.out}')
 
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/09_index.ipynb #40856a68
 from __future__ import annotations
-import json, os, shutil, tempfile, uuid, warnings
+import json, math, os, shutil, tempfile, uuid, warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -13,8 +13,8 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['GalleryIndexError', 'check_vectors', 'random_unit_vectors', 'clustered_unit_vectors', 'faiss_gpus', 'GalleryIndex',
-           'recall_at_k_vs_flat']
+__all__ = ['AUTO_FLAT_MAX', 'GalleryIndexError', 'check_vectors', 'random_unit_vectors', 'clustered_unit_vectors', 'faiss_gpus',
+           'GalleryIndex', 'choose_index', 'recall_at_k_vs_flat', 'search_shards']
 
 # %% ../nbs/api/09_index.ipynb #b29f1601
 class GalleryIndexError(ValueError):
@@ -86,7 +86,8 @@ def clustered_unit_vectors(
     return out, centres
 
 # %% ../nbs/api/09_index.ipynb #9acbf680
-_KINDS = ('flat', 'ivf', 'ivfpq')
+_KINDS = ('flat', 'ivf', 'ivfpq', 'ivfpq_rerank')
+_IVFPQ = ('ivfpq', 'ivfpq_rerank') # the kinds with PQ codes
 
 def _faiss():
     try: import faiss
@@ -99,31 +100,35 @@ def faiss_gpus() -> int: # number of GPUs FAISS can use (0 for faiss-cpu)
     return faiss.get_num_gpus() if hasattr(faiss, 'get_num_gpus') and hasattr(faiss, 'StandardGpuResources') else 0
 
 def _factory_string(kind: str, nlist: int, m: int, nbits: int) -> str:
-    return {'flat': 'Flat', 'ivf': f'IVF{nlist},Flat', 'ivfpq': f'IVF{nlist},PQ{m}x{nbits}'}[kind]
+    return {'flat': 'Flat', 'ivf': f'IVF{nlist},Flat', 'ivfpq': f'IVF{nlist},PQ{m}x{nbits}',
+            'ivfpq_rerank': f'IVF{nlist},PQ{m}x{nbits},RFlat'}[kind]  # RFlat: candidates re-scored exactly on the stored vectors
 
 # %% ../nbs/api/09_index.ipynb #0bb53a7e
 class GalleryIndex:
     "FAISS inner-product index over unit vectors, with the gallery image id of every vector."
     def __init__(self,
                  dim: int, # vector dimension (e.g. 768 for DINOv2 ViT-B/14)
-                 kind: str='flat', # 'flat' (exact), 'ivf' or 'ivfpq'
+                 kind: str='flat', # 'flat' (exact), 'ivf', 'ivfpq', or 'ivfpq_rerank' (IVF-PQ candidates re-scored exactly)
                  nlist: int=1024, # IVF kinds: number of k-means clusters (about sqrt(N) to 4 sqrt(N))
                  m: int=64, # 'ivfpq': sub-quantisers (must divide `dim`); bytes per code = m * nbits / 8
                  nbits: int=8, # 'ivfpq': bits per sub-quantiser code
                  nprobe: int=16, # IVF kinds: clusters visited per query (speed/recall trade-off)
+                 k_factor: int=16, # 'ivfpq_rerank': IVF-PQ returns k_factor * k candidates, re-scored exactly
                  meta: dict|None=None, # free-form provenance: backbone name, dim, method, ...
                  normalize: bool=True, # L2-normalise incoming vectors (False: reject non-unit vectors)
                  use_gpu: bool|None=None, # None: GPU when FAISS sees one
                 ):
         if kind not in _KINDS: raise GalleryIndexError(f"kind must be one of {_KINDS}, got {kind!r}")
         if not (isinstance(dim, (int, np.integer)) and dim > 0): raise GalleryIndexError(f"dim must be a positive int, got {dim!r}")
-        if kind == 'ivfpq' and dim % m: raise GalleryIndexError(f"'ivfpq' needs m (sub-quantisers) to divide dim: dim={dim}, m={m}")
+        if kind in _IVFPQ and dim % m: raise GalleryIndexError(f"{kind!r} needs m (sub-quantisers) to divide dim: dim={dim}, m={m}")
+        if kind == 'ivfpq_rerank' and k_factor < 1: raise GalleryIndexError(f"k_factor must be >= 1, got {k_factor}")
         if kind != 'flat' and (nlist < 1 or nprobe < 1): raise GalleryIndexError(f"nlist and nprobe must be >= 1, got nlist={nlist}, nprobe={nprobe}")
         self.dim, self.kind, self.normalize, self.meta = int(dim), kind, normalize, dict(meta or {})
-        self.params = {} if kind == 'flat' else dict(nlist=int(nlist), nprobe=int(nprobe), **(dict(m=int(m), nbits=int(nbits)) if kind == 'ivfpq' else {}))
+        self.params = {} if kind == 'flat' else dict(nlist=int(nlist), nprobe=int(nprobe), **(dict(m=int(m), nbits=int(nbits)) if kind in _IVFPQ else {}),
+                                                    **(dict(k_factor=int(k_factor)) if kind == 'ivfpq_rerank' else {}))
         faiss = _faiss()
         index = faiss.index_factory(self.dim, _factory_string(kind, nlist, m, nbits), faiss.METRIC_INNER_PRODUCT)
-        if kind == 'ivfpq': faiss.downcast_index(index).do_polysemous_training = False  # unused here, and it costs most of the training time
+        if kind in _IVFPQ: faiss.downcast_index(faiss.extract_index_ivf(index)).do_polysemous_training = False  # unused, and costly to train
         self._set_index(index, use_gpu)
         self.ids, self.image_ids, self.paths = [], [], {}  # per vector; unique, in order of first appearance; image id -> path
         self._pos, self._vec_img, self._per_image = {}, np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -142,6 +147,7 @@ class GalleryIndex:
                 warnings.warn(f"GalleryIndex: could not move the {self.kind!r} index to the GPU ({e}); using the CPU")
                 self._res, self.index = None, index
         if self.kind != 'flat': self.nprobe = self.params['nprobe']
+        if self.kind == 'ivfpq_rerank': self.k_factor = self.params['k_factor']
 
     @property
     def on_gpu(self) -> bool: return self._res is not None
@@ -152,6 +158,13 @@ class GalleryIndex:
         if self.kind == 'flat': raise GalleryIndexError("nprobe applies to the IVF kinds only, this index is 'flat'")
         faiss = _faiss(); self.params['nprobe'] = int(n)
         (faiss.GpuParameterSpace() if self.on_gpu else faiss.ParameterSpace()).set_index_parameter(self.index, 'nprobe', int(n))
+    @property
+    def k_factor(self) -> int|None: return self.params.get('k_factor')
+    @k_factor.setter
+    def k_factor(self, n: int):
+        if self.kind != 'ivfpq_rerank': raise GalleryIndexError(f"k_factor applies to 'ivfpq_rerank' only, this index is {self.kind!r}")
+        if int(n) < 1: raise GalleryIndexError(f"k_factor must be >= 1, got {n}")
+        self.params['k_factor'] = int(n); _faiss().downcast_index(self.index).k_factor = float(n)
     @property
     def is_trained(self) -> bool: return bool(self.index.is_trained)
     @property
@@ -186,7 +199,7 @@ def train(self: GalleryIndex,
     faiss = _faiss(); ivf = faiss.extract_index_ivf(self.index) if not self.on_gpu else None
     if ivf is not None:
         ivf.cp.min_points_per_centroid = 1
-        if self.kind == 'ivfpq': faiss.downcast_index(ivf).pq.cp.min_points_per_centroid = 1
+        if self.kind in _IVFPQ: faiss.downcast_index(ivf).pq.cp.min_points_per_centroid = 1
     self.index.train(x)
     return self
 
@@ -268,8 +281,10 @@ def iter_image_scores(self: GalleryIndex,
     G, V, multi = self.n_images, self.n_vectors, self.multi_vector
     if multi:  # vectors grouped by image, for a per-image maximum with reduceat
         order = np.argsort(self._vec_img, kind='stable'); starts = np.searchsorted(self._vec_img[order], np.arange(G))
-    if self.kind == 'flat':
-        xb, owner = _flat_vectors(self.index, self.on_gpu)  # `owner` keeps the memory of `xb` alive
+    exact = self.kind in ('flat', 'ivfpq_rerank')  # the re-ranked kind stores every vector in its refine index: exact scores
+    if exact:
+        base = self.index if self.kind == 'flat' else _faiss().downcast_index(self.index).refine_index
+        xb, owner = _flat_vectors(base, self.on_gpu and self.kind == 'flat')  # `owner` keeps the memory of `xb` alive
     else:
         index = self.index
         if self.on_gpu and V > 2048:  # GPU FAISS returns at most 2048 results per query
@@ -278,7 +293,7 @@ def iter_image_scores(self: GalleryIndex,
     for i in range(0, len(q), block):
         if self.n_vectors != V: raise GalleryIndexError("vectors were added to the index while its image scores were being read")
         qb = q[i:i+block]
-        if self.kind == 'flat':
+        if exact:
             s = qb @ xb.T  # [b, V]
             if multi: s = np.maximum.reduceat(s[:, order], starts, axis=1)
         else:
@@ -370,10 +385,10 @@ def load(cls: GalleryIndex,
     if index.d != meta['dim'] or index.ntotal != meta['n_vectors']:
         raise GalleryIndexError(f"{folder}: index.faiss holds {index.ntotal} vectors of dim {index.d}, meta.json says {meta['n_vectors']} of dim {meta['dim']}")
     got = type(faiss.downcast_index(index)).__name__
-    if not got.startswith({'flat': 'IndexFlat', 'ivf': 'IndexIVFFlat', 'ivfpq': 'IndexIVFPQ'}[meta['kind']]):
+    if not got.startswith({'flat': 'IndexFlat', 'ivf': 'IndexIVFFlat', 'ivfpq': 'IndexIVFPQ', 'ivfpq_rerank': 'IndexRefine'}[meta['kind']]):
         raise GalleryIndexError(f"{folder}: index.faiss is a FAISS {got}, but meta.json says kind {meta['kind']!r}")
     p = meta['params']
-    self = cls(meta['dim'], meta['kind'], nlist=p.get('nlist', 1), m=p.get('m', 1), nbits=p.get('nbits', 8), nprobe=p.get('nprobe', 1),
+    self = cls(meta['dim'], meta['kind'], nlist=p.get('nlist', 1), m=p.get('m', 1), nbits=p.get('nbits', 8), nprobe=p.get('nprobe', 1), k_factor=p.get('k_factor', 16),
                meta=meta['meta'], normalize=meta.get('normalize', True), use_gpu=False)
     self._set_index(index, use_gpu)
     rows = np.empty(len(meta['ids']), np.int64)
@@ -386,19 +401,31 @@ def load(cls: GalleryIndex,
     return self
 
 # %% ../nbs/api/09_index.ipynb #b6ef6491
+AUTO_FLAT_MAX = 50_000 # galleries up to this many vectors get the exact flat index
+
+def choose_index(n: int, # gallery vectors
+                 dim: int, # their dimension
+                ) -> dict: # {'kind', and its parameters}
+    "The index `mao_nb` builds for a gallery of `n` vectors: exact up to `AUTO_FLAT_MAX`, else IVF-PQ re-ranked exactly."
+    if n <= AUTO_FLAT_MAX: return dict(kind='flat')
+    nlist = int(2 ** round(math.log2(2 * math.sqrt(n))))  # about 2 sqrt(N) clusters: 512 at 1e5, 2048 at 1e6
+    m = next(m for m in (64, 48, 32, 24, 16, 12, 8, 4, 2, 1) if dim % m == 0)
+    return dict(kind='ivfpq_rerank', nlist=nlist, m=m, nbits=8, nprobe=16, k_factor=16)
+
 @patch(cls_method=True)
 def build(cls: GalleryIndex,
           vectors, # [N, D] gallery vectors
           ids: Sequence, # N image ids
-          kind: str='flat', # 'flat', 'ivf' or 'ivfpq'
+          kind: str='flat', # 'flat', 'ivf', 'ivfpq', 'ivfpq_rerank', or 'auto' (`choose_index` by gallery size)
           paths: Sequence|dict|None=None, # image paths
           meta: dict|None=None, # provenance (backbone, dim, method)
           train_size: int=100_000, # IVF training sample size
           seed: int=0, # seed of the training sample
-          **params, # nlist, m, nbits, nprobe, normalize, use_gpu
+          **params, # nlist, m, nbits, nprobe, k_factor, normalize, use_gpu (with 'auto': override its choice)
          ) -> GalleryIndex:
     "Create, train (when needed) and fill an index in one call."
     x = _as_matrix(vectors, 'vectors')
+    if kind == 'auto': c = choose_index(len(x), x.shape[1]); kind, params = c.pop('kind'), {**c, **params}
     return cls(x.shape[1], kind, meta=meta, **params).train(x, max_n=train_size, seed=seed).add(x, ids, paths)
 
 # %% ../nbs/api/09_index.ipynb #7a710910
@@ -413,3 +440,24 @@ def recall_at_k_vs_flat(
     found = approx.search(queries, k)[1]
     if len(truth) != len(found): raise GalleryIndexError(f"{len(truth)} exact result lists for {len(found)} queries")
     return float(np.mean([len(set(a[:k]) & set(t[:k])) / max(min(k, len(t)), 1) for a, t in zip(found, truth)]))
+
+# %% ../nbs/api/09_index.ipynb #0b7f7f45
+def search_shards(folders: Sequence, # saved `GalleryIndex` folders, each holding a disjoint part of the gallery
+                  queries, # [Q, D] query vectors
+                  k: int=10, # images per query
+                  **load_kw, # passed to `GalleryIndex.load` (expect_dim, expect_backbone, use_gpu)
+                 ) -> tuple: # (scores [Q, k] float32 best first, ids: Q lists of image ids), as `GalleryIndex.search`
+    "Search several index shards, one in memory at a time, and merge their top-k."
+    if not folders: raise GalleryIndexError("search_shards needs at least one index folder")
+    best, seen = None, {}
+    for f in tqdm(folders, desc='shards', disable=len(folders) < 4, leave=False):
+        idx = GalleryIndex.load(f, **load_kw)
+        for i in idx.image_ids:
+            if seen.setdefault(i, str(f)) != str(f): raise GalleryIndexError(f"image {i!r} is in two shards ({seen[i]} and {f}): shards must be disjoint")
+        D, ids = idx.search(queries, k)
+        part = [list(zip(d[:len(r)].tolist(), r)) for d, r in zip(D, ids)]
+        best = part if best is None else [sorted(a + b, key=lambda t: -t[0])[:k] for a, b in zip(best, part)]
+        del idx
+    S = np.full((len(best), k), -np.inf, np.float32)
+    for q, row in enumerate(best): S[q, :len(row)] = [s for s, _ in row]
+    return S, [[i for _, i in row] for row in best]

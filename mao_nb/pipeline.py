@@ -148,7 +148,7 @@ def cached_map(fn, # fn(items_chunk) -> one result per item: all numpy arrays [n
             for k, v in got.items():
                 if k in want and k not in done: done[k], used[k] = v, p.name
     todo = [i for i, k in enumerate(keys) if k not in done]
-    with tqdm(total=len(items), initial=len(items) - len(todo), desc=desc, disable=not progress or not todo) as bar:
+    with tqdm(total=len(items), initial=len(items) - len(todo), desc=desc, unit='img', disable=not progress or not todo) as bar:  # images/s
         for ids, res in _chunk_results(fn, items, [todo[lo:lo + chunk] for lo in range(0, len(todo), chunk)], workers):
             ks = [keys[i] for i in ids]
             if len(res) != len(ids): raise RuntimeError(f"{desc or 'cached_map'}: {len(res)} results for {len(ids)} items")
