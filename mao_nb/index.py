@@ -410,7 +410,7 @@ def choose_index(n: int, # gallery vectors
     if n <= AUTO_FLAT_MAX: return dict(kind='flat')
     nlist = int(2 ** round(math.log2(2 * math.sqrt(n))))  # about 2 sqrt(N) clusters: 512 at 1e5, 2048 at 1e6
     m = next(m for m in (64, 48, 32, 24, 16, 12, 8, 4, 2, 1) if dim % m == 0)
-    return dict(kind='ivfpq_rerank', nlist=nlist, m=m, nbits=8, nprobe=16, k_factor=16)
+    return dict(kind='ivfpq_rerank', nlist=nlist, m=m, nbits=8, nprobe=max(16, nlist // 32), k_factor=16)  # probes grow with the lists
 
 @patch(cls_method=True)
 def build(cls: GalleryIndex,

@@ -15,8 +15,7 @@ from .data import SoIRDataset, DatasetError, Skips, check_record
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'image_hw', 'read_mask', 'polygons_to_mask', 'coco_segmentation_to_rle', 'load_image_folder',
-           'write_coco_fixture', 'load_coco_soir', 'dataset_to_coco', 'write_voxdet_fixture', 'load_voxdet_soir',
-           'read_permir_masks', 'write_permir_fixture', 'load_permir', 'write_instre_fixture', 'load_instre']
+           'load_coco_soir', 'dataset_to_coco', 'load_voxdet_soir', 'read_permir_masks', 'load_permir', 'load_instre']
 
 # %% ../nbs/api/15_loaders.ipynb #2e11cb4e
 IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp', '.ppm', '.pgm', '.pbm'}
@@ -183,7 +182,7 @@ def _place(rng, h: int, w: int, n: int, s_range=(10, 20)) -> list:
         out.append((int(c % cols) * cw + int(rng.integers(0, cw - s)), int(c // cols) * ch + int(rng.integers(0, ch - s)), s))
     return out
 
-def write_coco_fixture(folder: str|Path, # where to write images/ and the json files
+def _write_coco_fixture(folder: str|Path, # where to write images/ and the json files
                        n_images: int=4, # gallery scenes
                        n_instances: int=3, # object instances (instance i has colour i)
                        size: tuple=(96, 128), # (H, W) of each scene
@@ -387,7 +386,7 @@ def _to_np(v, what: str, where: str) -> np.ndarray:
     except (TypeError, ValueError) as e: raise DatasetError(f"{where}: {what} is not numeric: {e}") from e
 
 # %% ../nbs/api/15_loaders.ipynb #cfa126df
-def write_voxdet_fixture(folder: str|Path, # where to write the VoxDet-SoIR-like tree
+def _write_voxdet_fixture(folder: str|Path, # where to write the VoxDet-SoIR-like tree
                          n_scenes: int=2, # scene folders
                          frames_per_scene: int=2, # gallery images per scene
                          n_instances: int=3, # objects, ids 1..n_instances
@@ -566,7 +565,7 @@ def read_permir_masks(path: str|Path, # a PerMiR masks.npz.npy (or .npy/.npz) fi
     return a > (127 if a.dtype != bool and a.max() > 1 else 0)
 
 # %% ../nbs/api/15_loaders.ipynb #d08c13d7
-def write_permir_fixture(folder: str|Path, # where the video folders go
+def _write_permir_fixture(folder: str|Path, # where the video folders go
                          n_videos: int=3, # number of videos (queries)
                          layout: str='stack', # 'stack' [3,H,W] bool | 'objects' [3,K,H,W] uint8 0/255 | 'labels' [3,H,W] int | 'npz' | 'dict' (pickled)
                          size: tuple=(72, 96), # (H, W)
@@ -632,7 +631,7 @@ def load_permir(root: str|Path, # folder of video folders
     return _finish(name, gallery, queries, guard, dict(source='permir', root=str(root), videos=[d.name for d in videos]), labels)
 
 # %% ../nbs/api/15_loaders.ipynb #93e0c77e
-def write_instre_fixture(folder: str|Path, # where INSTRE-S1/ and INSTRE-M/ go
+def _write_instre_fixture(folder: str|Path, # where INSTRE-S1/ and INSTRE-M/ go
                          n_objects: int=3, # object folders in INSTRE-S1
                          n_images: int=5, # images per object folder
                          size: tuple=(90, 120), # (H, W)

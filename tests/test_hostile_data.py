@@ -10,7 +10,7 @@ from conftest import ROOT  # noqa: F401  (puts the checkout first, like the othe
 from mao_nb.core import ImageRecord, ObjectAnn, ImageLoadError, load_image, image_size, rle_encode, rle_decode
 from mao_nb.data import DatasetError
 from mao_nb import loaders
-from mao_nb.loaders import load_image_folder, load_coco_soir, write_coco_fixture, image_hw, polygons_to_mask
+from mao_nb.loaders import load_image_folder, load_coco_soir, _write_coco_fixture, image_hw, polygons_to_mask
 
 
 def _photo(path: Path, hw=(30, 40), seed=0, **save) -> np.ndarray:
@@ -62,7 +62,7 @@ def test_rle_decode_refuses_huge_size(tmp_path):
     with pytest.raises(ValueError, match=r'differs from the image size'): rle_decode(rle_encode(np.ones((4, 4), bool)), expect_size=(4, 5))
     m = np.zeros((6, 7), bool); m[1:3, 2:5] = True
     np.testing.assert_array_equal(rle_decode(rle_encode(m), expect_size=(6, 7)), m)
-    fx = write_coco_fixture(tmp_path/'coco')
+    fx = _write_coco_fixture(tmp_path/'coco')
     n = len(json.loads(fx['ann_json'].read_text())['images'])
     j = _edit_coco(fx, lambda d: d['annotations'][0].update(segmentation=bomb))
     with pytest.raises(DatasetError, match='200000'): load_coco_soir(j, queries=None)
@@ -86,7 +86,7 @@ def test_polygon_outside_image(tmp_path):
     assert part.sum() == 10 * 10 and part[10:20, 50:60].all()
     thin = polygons_to_mask([[10.2, 10.2, 10.4, 10.2, 10.3, 10.3]], 50, 60)  # thinner than a pixel, inside: its pixel
     assert thin.sum() == 1 and thin[10, 10]
-    fx = write_coco_fixture(tmp_path/'coco')
+    fx = _write_coco_fixture(tmp_path/'coco')
     n = len(json.loads(fx['ann_json'].read_text())['images'])
     j = _edit_coco(fx, lambda d: d['annotations'][0].update(segmentation=[[500, 500, 510, 500, 510, 510]]))
     with pytest.raises(DatasetError, match='polygon outside the image'): load_coco_soir(j, queries=None)
@@ -95,7 +95,7 @@ def test_polygon_outside_image(tmp_path):
 
 
 def test_coco_file_name_outside_root(tmp_path):
-    fx = write_coco_fixture(tmp_path/'coco')
+    fx = _write_coco_fixture(tmp_path/'coco')
     _photo(tmp_path/'secret.png', (96, 128))
     for bad in ['../secret.png', str(tmp_path/'secret.png'), 'images/../../secret.png']:
         j = _edit_coco(fx, lambda d: d['images'][0].update(file_name=bad))
@@ -107,7 +107,7 @@ def test_coco_file_name_outside_root(tmp_path):
 
 
 def test_coco_duplicate_file_names(tmp_path):
-    fx = write_coco_fixture(tmp_path/'coco')
+    fx = _write_coco_fixture(tmp_path/'coco')
     j = _edit_coco(fx, lambda d: d['images'][2].update(file_name=d['images'][1]['file_name']))
     with pytest.raises(DatasetError, match=r"duplicate file_name 'images/scene_001.jpg'"): load_coco_soir(j, queries=None)
     ds = _lenient_coco(j)
