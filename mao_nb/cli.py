@@ -341,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser('pretrain', help="retrain a stand-in backbone (10-25 min on 2 CPU cores); --dest data/mao_vit replaces the shipped one")
     s.add_argument('--kind', default='supervised', choices=['supervised', 'distil', 'ssl'],
                    help='supervised: InfoNCE on the train instances; distil: EfficientNet-Lite0 (ImageNet) distilled on generic pictures; '
-                        'ssl: DINO-style self-distillation on generic pictures (see nbs/05_pretrain)')
+                        'ssl: DINO-style self-distillation on generic pictures (see nbs/api/11_pretrain)')
     s.add_argument('--dest', default=None, help='output folder (default: a cache folder named by the training config)'); s.set_defaults(func=cmd_pretrain)
     s = sub.add_parser('stage-a', help='retrain the shipped Stage A adapter data/mao_vit_stage_a')
     s.add_argument('--out', default=None); s.add_argument('--preset', default='default'); s.set_defaults(func=cmd_stage_a)
