@@ -108,7 +108,7 @@ def work_folder(index: str|Path) -> Path: # the cached work of the index folder 
 def cmd_index(args) -> int:
     "Describe every image of a folder with one vector (MaO by default) and save a FAISS index."
     from mao_nb.loaders import load_image_folder
-    from mao_nb.pipeline import PipelineConfig, decompose, gallery_vectors, index_gallery, vectors_dir, backbone_key, MANIFEST
+    from mao_nb.pipeline import PipelineConfig, OBJECTLESS, decompose, gallery_vectors, index_gallery, vectors_dir, backbone_key, MANIFEST
     from mao_nb.stage_b import StageBConfig
     folder = Path(args.folder)
     if args.masker == 'sam' and not args.sam_checkpoint: raise ValueError("--masker sam needs --sam-checkpoint FILE (a Segment Anything checkpoint)")
@@ -127,7 +127,7 @@ def cmd_index(args) -> int:
                                            workers=args.workers, gpus_per_worker=args.gpus_per_worker)
         done = f'computed by {args.workers} Ray workers into {work}'
     else:
-        objs = decompose(recs, cfg, work) if args.method not in ('global', 'gem') else recs
+        objs = decompose(recs, cfg, work) if args.method not in OBJECTLESS else recs
         V, own = gallery_vectors(bb, objs, args.method, cfg, work)
         man = json.loads((vectors_dir(work, bb, args.method, cfg)/MANIFEST).read_text())
         done = f'{man["computed"]} computed, {len(recs) - man["computed"]} reused from {work}'

@@ -25,8 +25,9 @@ from .metrics import evaluate_index, results_table
 
 # %% auto #0
 __all__ = ['METHODS', 'OBJECTLESS', 'CACHE_VERSION', 'MANIFEST', 'file_identity', 'PipelineConfig', 'record_key', 'cached_map',
-           'objects_dir', 'decompose', 'describe', 'backbone_key', 'vectors_dir', 'gallery_vectors', 'index_gallery',
-           'evaluate_method', 'AblationRow', 'run_ablation', 'ablation_table', 'cache_summary', 'prune_cache']
+           'objects_dir', 'decompose', 'describe', 'backbone_key', 'vectors_dir', 'gallery_vectors', 'stack_vectors',
+           'index_gallery', 'evaluate_method', 'AblationRow', 'run_ablation', 'ablation_table', 'cache_summary',
+           'prune_cache']
 
 # %% ../nbs/api/14_pipeline.ipynb #5cc3a28b
 METHODS = ('global', 'gem', 'average', 'full_image', 'per_crop', 'mao')
@@ -250,9 +251,14 @@ def gallery_vectors(backbone: Backbone, records: list, method: str, # as in `des
         return [V[own == i] for i in range(len(rs))]
     keys = [record_key(r, with_objects=method not in OBJECTLESS) for r in records]
     wdir = vectors_dir(work, backbone, method, cfg) if work is not None else None
-    res = cached_map(fn, records, keys, cfg.chunk, wdir, method, progress)
-    if not res: return np.zeros((0, backbone.embed_dim), np.float32), np.zeros(0, int)
-    return np.concatenate(res).astype(np.float32), np.repeat(np.arange(len(res)), [len(r) for r in res])
+    return stack_vectors(cached_map(fn, records, keys, cfg.chunk, wdir, method, progress), backbone.embed_dim)
+
+def stack_vectors(per_image: list, # one [n_i, D] array per image
+                  dim: int, # D, for an empty gallery
+                 ) -> tuple: # (vectors [M, D] float32, owner [M] int: image index of each vector)
+    "Per-image descriptor arrays as one matrix and the image of each row."
+    if not per_image: return np.zeros((0, dim), np.float32), np.zeros(0, int)
+    return np.concatenate(per_image).astype(np.float32), np.repeat(np.arange(len(per_image)), [len(r) for r in per_image])
 
 # %% ../nbs/api/14_pipeline.ipynb #af8339d3
 def index_gallery(vectors: np.ndarray, # [M, D]

@@ -4,13 +4,12 @@
 
 # %% ../nbs/api/18_scale.ipynb #a1c70638
 from __future__ import annotations
-import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .pipeline import PipelineConfig, OBJECTLESS, MANIFEST, decompose, gallery_vectors, cached_map, record_key, vectors_dir
+from .pipeline import PipelineConfig, OBJECTLESS, decompose, gallery_vectors, cached_map, record_key, vectors_dir, stack_vectors
 
 # %% auto #0
 __all__ = ['ray_init', 'ray_gallery_vectors', 'projected_hours']
@@ -37,7 +36,7 @@ class _GalleryWorker:
     "A Ray actor: the models, loaded once; `__call__` computes chunks of the gallery into the shared work folder."
     def __init__(self, records_ref, make_backbone: Callable, cfg: PipelineConfig, method: str, work: str):
         import ray
-        self.records = ray.get(records_ref[0]) if isinstance(records_ref, list) else records_ref
+        self.records = ray.get(records_ref[0])  # a list around the reference: Ray passes it unresolved
         self.bb, self.cfg, self.method, self.work = make_backbone(), cfg, method, Path(work)
     def __call__(self, batch: dict) -> dict: # {'chunk': [B] chunk numbers} -> {'chunk', 'n' images, 'vdir'}
         n, vdirs, c = [], [], self.cfg.chunk
@@ -72,7 +71,7 @@ def ray_gallery_vectors(records: list, # gallery ImageRecords (paths and sizes; 
         ds = ray.data.from_items([{'chunk': i} for i in range(n_chunks)], override_num_blocks=max(1, min(n_chunks, 4 * workers)))
         out = ds.map_batches(_GalleryWorker, fn_constructor_kwargs=dict(records_ref=ref, make_backbone=make_backbone, cfg=cfg, method=method, work=str(work)),
                              batch_size=1, concurrency=workers, num_cpus=1, **({'num_gpus': gpus_per_worker} if gpus_per_worker else {}))
-        vdirs, t0 = set(), time.time()
+        vdirs = set()
         with tqdm(total=len(records), desc=f'ray {method}', unit='img', disable=not progress) as bar:
             for row in out.iter_rows(): vdirs.add(str(row['vdir'])); bar.update(int(row['n']))
     finally:
@@ -82,7 +81,7 @@ def ray_gallery_vectors(records: list, # gallery ImageRecords (paths and sizes; 
     objs = records if method in OBJECTLESS else decompose(records, cfg, work, progress=False)  # every chunk is there: read back
     keys = [record_key(r, with_objects=method not in OBJECTLESS) for r in objs]
     res = cached_map(_missing, objs, keys, cfg.chunk, vdir, method, progress=False)
-    return np.concatenate(res).astype(np.float32), np.repeat(np.arange(len(res)), [len(r) for r in res]), vdir
+    return (*stack_vectors(res, res[0].shape[1] if res else 0), vdir)
 
 # %% ../nbs/api/18_scale.ipynb #8577cac6
 def projected_hours(n_images: float, # gallery images
