@@ -45,8 +45,8 @@ export: $(STAMP)
 
 # execute notebooks in place so that their outputs (figures included) are saved for the docs:
 #   make run-nbs NBS="nbs/api/00_core.ipynb nbs/index.ipynb"
-# (nbs/api/16_explorer.ipynb stalls under nbconvert on its ipywidgets Output; execute it with execnb instead:
-#   cd nbs && PLOTLY_RENDERER=plotly_mimetype ../.venv/bin/exec_nb api/16_explorer.ipynb --dest api/16_explorer.ipynb, then
+# (nbs/api/18_explorer.ipynb stalls under nbconvert on its ipywidgets Output; execute it with execnb instead:
+#   cd nbs && PLOTLY_RENDERER=plotly_mimetype ../.venv/bin/exec_nb api/18_explorer.ipynb --dest api/18_explorer.ipynb, then
 #   join back into strings the plotly 'source' fields that exec_nb splits into lists (execnb cannot read them back), then nbdev_clean)
 NBS ?= $(wildcard nbs/*.ipynb nbs/*/*.ipynb)
 run-nbs: $(STAMP)

@@ -34,7 +34,7 @@ step() { # step NAME SECONDS COMMAND...: run, log to $OUT/NAME.log, count failur
 }
 step env 60 bash -c "nvidia-smi -L; $PY -c 'import torch, transformers; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"available\", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else \"\"); print(\"transformers\", transformers.__version__); assert torch.cuda.is_available(), \"no CUDA device: the GPU figures below are not GPU figures\"'"
 step stage_b 300 $PY benchmarks/bench_stage_b.py --skip-cpu --out "$OUT/stage_b.json"
-for nb in api/03_backbones api/08_legrad api/09_index; do
+for nb in api/04_backbones api/10_legrad api/11_index; do
   step "nb_${nb//\//_}" 240 $PY -m nbdev.test --path "nbs/$nb.ipynb" --flags gpu --do_print
 done
 step gpu_check_py 600 $PY benchmarks/gpu_check.py --out "$OUT/gpu_check.json"

@@ -103,7 +103,7 @@ def test_shipped_fitted_files_match_the_generator(monkeypatch):
     "The scorer, backbone and adapter shipped in the project record the generator version they were fitted to; a bump refuses them."
     import numpy as np, pytest
     from mao_nb import haystack
-    from mao_nb.detection import score_candidates, CANDIDATE_FEATURES, OFFLINE_SCORER
+    from mao_nb.proposals import score_candidates, CANDIDATE_FEATURES, OFFLINE_SCORER
     from mao_nb.pretrain import default_backbone
     from mao_nb.cli import default_adapter
     F = np.zeros((1, len(CANDIDATE_FEATURES)))

@@ -4,8 +4,8 @@ import pytest
 
 from mao_nb.core import ImageRecord, ObjectAnn
 from mao_nb.data import regime_stats
-from mao_nb.haystack import (PRESETS, HaystackConfig, Instance, config_hash, get_config, benchmark_instances, backdrop_photos,
-                             photo_instance_params)
+from mao_nb.objects import Instance, photo_instance_params
+from mao_nb.haystack import PRESETS, HaystackConfig, config_hash, get_config, benchmark_instances, backdrop_photos
 
 
 def test_regime_crop_side_matches_crop_boxes():
