@@ -40,7 +40,7 @@ setuptools.setup(
                 + ['Programming Language :: Python :: ' + o for o in py_versions[py_versions.index(min_python):]]
                 + (['License :: ' + lic[1]] if lic[1] else []),
     url=cfg['git_url'],
-    packages=setuptools.find_packages(),
+    packages=setuptools.find_packages(exclude=['mao_nb.dev', 'mao_nb.dev.*']),  # mao_nb.dev: project tooling (docs), source checkouts only
     include_package_data=True,
     install_requires=requirements,
     extras_require={'dev': dev_requirements, 'cpu': cpu_requirements, 'gpu': gpu_requirements, 'ray': ray_requirements},

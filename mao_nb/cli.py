@@ -239,14 +239,21 @@ def cmd_cache(args) -> int:
         print(f"{'would free' if args.dry_run else 'freed'} {_size(n)} under " + ', '.join(map(str, roots)))
     return 0
 
+def _dev_docs():
+    "The docs tooling (`mao_nb.dev.docs`): in a source checkout only, left out of the built package."
+    try: from mao_nb.dev import docs
+    except ImportError: raise SystemExit('mao_nb: the docs tooling (mao_nb.dev) is only in a source checkout of mao_nb, '
+                                         'not in the installed package: clone the repository and run `make docs`') from None
+    return docs
+
 def cmd_readme(args) -> int:
     "Regenerate README.md from nbs/index.ipynb (nbdev_readme without Quarto)."
-    from mao_nb.docs import write_readme
+    write_readme = _dev_docs().write_readme
     print(f'wrote {write_readme()}'); return 0
 
 def cmd_docs(args) -> int:
     "Build the documentation site (Quarto's nbdev_docs when installed, else offline with nbconvert)."
-    from mao_nb.docs import build_docs
+    build_docs = _dev_docs().build_docs
     quarto = {'auto': 'auto', 'yes': True, 'no': False}[args.quarto]
     print(f'docs: open {build_docs(args.dest, quarto=quarto) / "index.html"}'); return 0
 

@@ -169,7 +169,7 @@ _FAILED = []
 @pytest.fixture(scope='module')
 def site(tmp_path_factory):
     "Build the site from a copy of the project (plus the fixture section); return (site folder, nbs folder)."
-    from mao_nb.docs import build_docs
+    from mao_nb.dev.docs import build_docs
     if _FAILED: pytest.fail(f'the docs site did not build (see the first error): {_FAILED[0]}', pytrace=False)
     base = tmp_path_factory.mktemp('docs_site'); proj = base/'proj'
     shutil.copytree(ROOT/'nbs', proj/'nbs', ignore=shutil.ignore_patterns('.ipynb_checkpoints', '_proc'))

@@ -47,7 +47,7 @@ def test_notebooks_clean(tmp_path):
 
 def test_readme_matches_index():
     "README.md is generated from nbs/index.ipynb (`mao_nb readme`); the two must agree."
-    from mao_nb.docs import make_readme
+    from mao_nb.dev.docs import make_readme
     assert (ROOT/'README.md').read_text() == make_readme(ROOT/'nbs'/'index.ipynb'), \
         'README.md differs from nbs/index.ipynb: run `make export` (or `mao_nb readme`)'
 
@@ -112,3 +112,16 @@ def test_shipped_fitted_files_match_the_generator(monkeypatch):
     for f, what in ((default_backbone, 'mao_vit'), (default_adapter, 'mao_vit_stage_a'), (lambda: score_candidates(F), 'OFFLINE_SCORER')):
         with pytest.raises(RuntimeError, match=f'{what}.*generator is now version'): f()
     score_candidates(F, scorer=OFFLINE_SCORER)  # an explicit scorer is the caller's business
+
+
+def test_built_package_leaves_out_the_dev_tooling(monkeypatch):
+    "setup.py leaves the docs tooling (mao_nb.dev) out of the built package, and only it; no library module imports it at load."
+    import re, runpy, setuptools
+    seen = {}
+    monkeypatch.setattr(setuptools, 'setup', lambda **kw: seen.update(kw))
+    monkeypatch.chdir(ROOT)
+    runpy.run_path(str(ROOT/'setup.py'))
+    shipped, on_disk = set(seen['packages']), set(setuptools.find_packages(str(ROOT), include=['mao_nb', 'mao_nb.*']))
+    assert 'mao_nb' in shipped and on_disk - shipped == {'mao_nb.dev'}, (sorted(shipped), sorted(on_disk))
+    for p in sorted((ROOT/'mao_nb').glob('*.py')):
+        assert not re.search(r'^(?:from|import)\s+(?:mao_nb)?\.?dev\b', p.read_text(), flags=re.M), f'{p.name} imports mao_nb.dev'
