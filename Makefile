@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make demo   -> set up .venv (once) and run the end-to-end demo on the embedded benchmark, offline
-#   make test   -> set up .venv (once) and run every test (notebooks, guards, integration tests), on every core
+#   make test   -> set up .venv (once) and run every test (notebooks, guards, integration tests)
 # Both are idempotent: the environment is rebuilt only when settings.ini or setup.py change.
 PYTHON ?= python3
 VENV   := .venv
@@ -30,10 +30,8 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mao_nb demo
 
-# the suite runs on TEST_WORKERS processes (pytest-xdist); tests sharing a set-up or a Ray cluster stay on one worker
-TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest tests
 
 # every notebook cell, including those flagged slow (GPU cells still need a GPU)
 test-all: $(STAMP)

@@ -13,8 +13,6 @@ from PIL import Image
 
 from conftest import ROOT, BIN
 
-pytestmark = pytest.mark.xdist_group('cache')  # one worker makes the shared assets once (module fixture)
-
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 

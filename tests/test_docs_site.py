@@ -19,8 +19,6 @@ import nbformat
 import pytest
 from conftest import ROOT
 
-pytestmark = pytest.mark.xdist_group('docs_site')  # one worker builds the site once (module fixture)
-
 FIXTURE_DIR = 'zz_fixture_section'  # sorts after any real folder; removed with the temporary copy
 BROWSER_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run',
                  '--disable-component-update', '--disable-sync', '--disable-extensions', '--hide-scrollbars',

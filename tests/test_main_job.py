@@ -2,7 +2,6 @@
 `mao_nb demo` on the tiny preset (the default preset is what `make demo` runs; it takes minutes),
 `mao_nb --help`, and `mao_nb index --engine ray` against the local engine."""
 import os, subprocess
-import pytest
 from conftest import ROOT, BIN
 
 
@@ -31,7 +30,6 @@ def test_bad_input_is_one_clear_line(tmp_path):
     assert r.returncode == 1 and 'no-such-folder' in r.stderr and 'Traceback' not in r.stderr
 
 
-@pytest.mark.xdist_group('ray')  # one Ray cluster at a time (with the scale notebook)
 def test_index_with_ray_equals_local(tmp_path):
     "`mao_nb index --engine ray` (a local 2-worker Ray cluster) saves the index that the local engine saves, image by image."
     import shutil, numpy as np

@@ -8,13 +8,7 @@ import pytest
 from conftest import ROOT, BIN, notebooks
 
 
-def _param(nb):
-    "A notebook as a test; those that start a Ray cluster share one worker with the other Ray test (tests/test_main_job.py)."
-    ray = 'ray_gallery_vectors(' in nb.read_text() and nb.stem.endswith('scale')
-    return pytest.param(nb, marks=[pytest.mark.xdist_group('ray')] if ray else [], id=str(nb.relative_to(ROOT/'nbs')))
-
-
-@pytest.mark.parametrize('nb', [_param(nb) for nb in notebooks()])
+@pytest.mark.parametrize('nb', notebooks(), ids=lambda p: str(p.relative_to(ROOT/'nbs')))
 def test_notebook(nb):
     cmd = [str(BIN/'nbdev_test'), '--path', str(nb), '--n_workers', '0']
     if os.environ.get('MAO_NB_TEST_FLAGS'): cmd += ['--flags', os.environ['MAO_NB_TEST_FLAGS']]
