@@ -1,8 +1,8 @@
 """Every notebook runs top to bottom under `nbdev_test`, all of them in ONE `nbdev_test` process, as nbdev's own CI
 runs them: the heavy imports (torch, transformers, Ray) are paid once, not once per notebook, which halves the time
-(measured in a fresh clone on 2 cores: 6 min 10 s for all notebooks in one process; the per-notebook tests of the same
-kind of run, one process each, added up to 11 min 54 s). Each notebook is still its own pytest test, with its own
-result and traceback.
+(measured in fresh clones on 2 cores: all notebooks 6 min 10 s in one process, against 11 min 54 s for the same
+notebooks as one process each; 5 min 2 s in one process once the tutorial's offline rows were flagged slow). Each
+notebook is still its own pytest test, with its own result and traceback.
 
 Each notebook gets a fresh IPython shell (nbdev's `test_nb`); only imported modules are shared. Cells flagged `#| slow`
 or `#| gpu` (settings.ini `tst_flags`) are skipped here; `make test-all` runs the slow ones, and the GPU ones run in the
