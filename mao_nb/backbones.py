@@ -374,6 +374,7 @@ def load_backbone(
     offline = _offline(local_files_only)
     try: cfg = T.AutoConfig.from_pretrained(name_or_path, local_files_only=local_files_only)
     except (OSError, ValueError) as e:
+        if local: raise BackboneLoadError(f"backbone folder {name_or_path}: its config.json cannot be read ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
         why = ("the hub is not used (offline: HF_HUB_OFFLINE=1 or local_files_only=True) and it is not in the local cache"
                if offline else "it could not be fetched from the Hugging Face hub")
         raise BackboneLoadError(f"could not load backbone {str(name_or_path)!r}: {why}. Download it where there is internet "
@@ -393,6 +394,13 @@ def load_backbone(
     if local: T.utils.logging.disable_progress_bar()  # a local folder loads in a blink: no 'Loading weights' bar
     try: model = getattr(T, cls_name).from_pretrained(name_or_path, dtype=dtype, attn_implementation=attn_implementation,
                                                       local_files_only=local_files_only, **kw)
+    except Exception as e:  # a truncated download, weights that do not fit the config, a pickle refused: one line, not a traceback
+        if not local: raise
+        if type(e).__name__ == 'UnpicklingError':
+            raise BackboneLoadError(f"backbone folder {name_or_path}: its pickled checkpoint holds more than weights and was refused (loading it could run "
+                                    f"code); save the weights as model.safetensors (Backbone.save)") from None
+        raise BackboneLoadError(f"backbone folder {name_or_path}: its weights cannot be loaded ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+                                f"a partial download or weights that do not match config.json? Save the folder again with Backbone.save") from None
     finally:
         T.logging.set_verbosity(verbosity)
         if bars: T.utils.logging.enable_progress_bar()

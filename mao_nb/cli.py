@@ -10,9 +10,9 @@ from pathlib import Path
 from .core import env_report, data_dir, cache_dir, Query, ObjectAnn, image_size
 
 # %% auto #0
-__all__ = ['get_backbone', 'backbone_id', 'default_adapter', 'cmd_demo', 'work_folder', 'cmd_index', 'cmd_search',
-           'load_eval_dataset', 'cmd_eval', 'cmd_env', 'cmd_cache', 'cmd_readme', 'cmd_docs', 'cmd_pretrain',
-           'cmd_stage_a', 'build_parser', 'main']
+__all__ = ['get_backbone', 'backbone_id', 'default_adapter', 'cmd_demo', 'work_folder', 'cmd_index', 'check_index_folder',
+           'cmd_search', 'load_eval_dataset', 'cmd_eval', 'cmd_env', 'cmd_cache', 'cmd_readme', 'cmd_docs',
+           'cmd_pretrain', 'cmd_stage_a', 'build_parser', 'main']
 
 # %% ../nbs/api/21_cli.ipynb #53c6ea6b
 def get_backbone(spec: str='default', # 'default', a local folder, or a hub name
@@ -115,6 +115,7 @@ def cmd_index(args) -> int:
     if args.chunk < 1: raise ValueError(f"--chunk must be at least 1, got {args.chunk}")
     recs, skips = load_image_folder(folder, lenient=args.lenient, return_skips=True)
     print(f'{len(recs)} images in {folder}' + (f' ({len(skips)} skipped: {skips!r})' if len(skips) else ''))
+    check_index_folder(args.index)  # before hours of work: refuse a folder that is not ours
     bb = get_backbone(args.backbone, args.adapter)
     cfg = PipelineConfig(detector=args.detector, masker=args.masker, sam_checkpoint=args.sam_checkpoint, sam_model_type=args.sam_model_type,
                          detector_kwargs={'name_or_path': args.owlv2} if args.detector == 'owlv2' and args.owlv2 else {},
@@ -127,10 +128,19 @@ def cmd_index(args) -> int:
                                            workers=args.workers, gpus_per_worker=args.gpus_per_worker)
         done = f'computed by {args.workers} Ray workers into {work}'
     else:
-        objs = decompose(recs, cfg, work) if args.method not in OBJECTLESS else recs
-        V, own = gallery_vectors(bb, objs, args.method, cfg, work)
+        failed = {} if args.lenient else None  # --lenient: an image that fails is named, skipped and counted
+        objs = decompose(recs, cfg, work, failures=failed) if args.method not in OBJECTLESS else recs
+        if failed: recs, objs, failed, _ = _drop_failed(recs, objs, failed)
+        more = {} if args.lenient else None
+        V, own = gallery_vectors(bb, objs, args.method, cfg, work, failures=more)
+        if more: recs, objs, more, own = _drop_failed(recs, objs, more, own)
+        failed = {**(failed or {}), **(more or {})}
+        if failed:
+            print(f'{len(failed)} images failed and were skipped (--lenient):', file=sys.stderr)
+            for p, err in sorted(failed.items()): print(f'  {p}: {err}', file=sys.stderr)
         man = json.loads((vectors_dir(work, bb, args.method, cfg)/MANIFEST).read_text())
-        done = f'{man["computed"]} computed, {len(recs) - man["computed"]} reused from {work}'
+        done = f'{man["computed"]} computed, {len(recs) - man["computed"]} reused from {work}' + (f', {len(failed)} failed' if failed else '')
+    if not recs: raise ValueError(f"{folder}: no image could be indexed")
     meta = {'backbone': backbone_id(args.backbone, args.adapter), 'backbone_key': backbone_key(bb), 'method': args.method,
             'config': cfg.fingerprint('vectors', args.method), 'dim': int(V.shape[1]), 'folder': str(folder.resolve())}
     idx = index_gallery(V, own, recs, meta=meta, kind=args.index_kind); idx.save(out)  # 'auto': exact up to 50k vectors, then IVF-PQ re-ranked
@@ -138,13 +148,31 @@ def cmd_index(args) -> int:
           f'{done}) saved to {out}')
     return 0
 
+def check_index_folder(index: str|Path): # raises ValueError unless `index` is new, empty, or a saved index
+    "Refuse, before any work, an --index folder that `GalleryIndex.save` would refuse."
+    from mao_nb.index import _layout
+    p = Path(index)
+    if p.exists() and (not p.is_dir() or (any(p.iterdir()) and _layout(p) is None)):
+        raise ValueError(f"--index {p}: exists and is not a saved mao_nb index; refusing to write into it (choose a new or empty folder)")
+
+def _drop_failed(recs: list, # the gallery records
+                 objs: list, # their decomposed records (aligned)
+                 failed: dict, # {index: error} of the images that failed
+                 own=None, # [M] image index of each vector, when vectors were computed (failed images have none)
+                ) -> tuple: # (records, objects, {path: error}, own renumbered to the kept records)
+    "The gallery without the images that failed, and what failed, by file."
+    import numpy as np
+    keep = [i for i in range(len(recs)) if i not in failed]
+    named = {str(recs[i].path or recs[i].image_id): e for i, e in failed.items()}
+    return [recs[i] for i in keep], [objs[i] for i in keep], named, None if own is None else np.searchsorted(np.array(keep, int), own)
+
 def _query_record(path: Path, box) -> Query:
     "A query from an image file: the box given, or the whole image."
     h, w = image_size(path)
     b = box if box is not None else [0, 0, w, h]
     if not (0 <= b[0] < b[2] <= w and 0 <= b[1] < b[3] <= h):
         raise SystemExit(f"--box {b} is not inside the {w}x{h} query image {path}")
-    return Query(path.stem, path=path, objects=[ObjectAnn(b)])
+    return Query(str(path), path=path, objects=[ObjectAnn(b)])  # keyed by the path as given: a/x.png and b/x.png are two queries
 
 def cmd_search(args) -> int:
     "Search an index with query images of one object each; print the top-k gallery images."
@@ -219,7 +247,7 @@ def _cache_roots(paths: list) -> list:
     for p in map(Path, paths):
         w = work_folder(p)
         if w.is_dir(): out.append(w)
-        elif p.is_dir(): out.append(p)
+        elif p.is_dir(): out.append(p)  # `cache_summary` refuses it unless it carries the cache's marker file
         else: raise ValueError(f"{p}: neither a cache folder nor an index folder with cached work")
     return out
 
@@ -316,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--sam-model-type', default='vit_h', choices=['vit_b', 'vit_l', 'vit_h'])
     s.add_argument('--iters', type=int, default=80, help='Stage B iterations')
     s.add_argument('--alpha', type=float, default=0.03, help="Stage B's regulariser weight (default: 0.03, the paper)")
-    s.add_argument('--lenient', action='store_true', help='skip unreadable or truncated images (decoded to check; counted) instead of stopping')
+    s.add_argument('--lenient', action='store_true', help='skip an image that cannot be read or processed (decoded to check; named, counted and listed at the end) instead of stopping')
     s.add_argument('--chunk', type=int, default=32, help='images per unit of cached work (default 32)')
     s.add_argument('--engine', default='local', choices=['local', 'ray'], help='local (this process) or ray (a pool of Ray actors; pip install -e ".[ray]")')
     s.add_argument('--address', default=None, help='Ray cluster address (default: start a local Ray cluster)')
@@ -354,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--out', default=None); s.add_argument('--preset', default='default'); s.set_defaults(func=cmd_stage_a)
     s = sub.add_parser('cache', help='list the cached work (sizes, last use) or prune what no recent run uses',
                        description='Cached work lives in data/cache/runs (demo, eval) and beside each index (.NAME.work). `list` shows every work '
-                                   'folder; `prune` removes stale chunks, folders of an older format, and with --older-than the folders unused for DAYS.')
+                                   'folder; `prune` removes stale chunks, half-written files, and with --older-than the folders unused for DAYS. It works only in folders '
+                                   'that carry the cache\'s marker file (.mao_nb-cache) and removes only the files the cache names itself.')
     s.add_argument('action', choices=['list', 'prune']); s.add_argument('paths', nargs='*', help='cache folders or index folders (default: the cache\'s runs)')
     s.add_argument('--older-than', type=float, default=None, metavar='DAYS', help='prune: also remove work folders unused for DAYS days')
     s.add_argument('--dry-run', action='store_true', help='prune: only say how much would be freed')
@@ -372,7 +401,26 @@ def main(argv: list|None=None, # arguments (default: sys.argv[1:])
     "Entry point of the `mao_nb` console script."
     p = build_parser(); args = p.parse_args(argv)
     if not getattr(args, 'func', None): p.print_help(); return 2
-    from PIL import Image
-    try: return args.func(args) or 0
-    except (ValueError, OSError, Image.DecompressionBombError) as e:  # bad input (files, arguments): one clear line, not a traceback
-        print(f'mao_nb {args.command}: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}', file=sys.stderr); return 1
+    with _InterruptWatch() as ctrl_c:
+        try:
+            from PIL import Image
+            try: rc = args.func(args) or 0
+            except (ValueError, OSError, Image.DecompressionBombError) as e:  # bad input (files, arguments): one clear line, not a traceback
+                print(f'mao_nb {args.command}: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}', file=sys.stderr); return 1
+        except KeyboardInterrupt: rc = None
+        if ctrl_c.seen or rc is None:  # also when a library swallowed the KeyboardInterrupt
+            print(f'mao_nb {args.command}: interrupted; finished work is kept, rerun to resume', file=sys.stderr); return 130
+    return rc
+
+class _InterruptWatch:
+    "Remember a Ctrl-C (SIGINT) while the command runs, even when some library catches the `KeyboardInterrupt` it raises."
+    def __enter__(self):
+        import signal, threading
+        self.seen, self.old = False, None
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+    def _on_sigint(self, signum, frame): self.seen = True; raise KeyboardInterrupt
+    def __exit__(self, *exc):
+        import signal
+        if self.old is not None: signal.signal(signal.SIGINT, self.old)

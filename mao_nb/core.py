@@ -77,8 +77,10 @@ def atomic_write(
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp): os.unlink(tmp)
+        if isinstance(e, OSError):  # disk full, quota, file size limit: one line that names the file
+            raise OSError(e.errno, f"could not write {path}: {e.strerror or e}") from None
         raise
     return path
 

@@ -4,6 +4,7 @@
 
 # %% ../nbs/api/08_crops.ipynb #c67d42fe
 from __future__ import annotations
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ from torchvision.ops import roi_align
 from .core import default_device, ImageRecord
 
 # %% auto #0
-__all__ = ['CropTransform', 'crop_boxes', 'crop_objects', 'crop_windows', 'crop_record']
+__all__ = ['MAX_WINDOW_PIXELS', 'CropTransform', 'crop_boxes', 'crop_objects', 'crop_windows', 'crop_record']
 
 # %% ../nbs/api/08_crops.ipynb #2047ddfa
 @dataclass
@@ -67,6 +68,43 @@ def crop_boxes(
     return CropTransform(torch.round(cx - side / 2), torch.round(cy - side / 2), side, int(size))
 
 # %% ../nbs/api/08_crops.ipynb #823e3b8c
+MAX_WINDOW_PIXELS = 4_000_000 # a crop window larger than this is block-averaged before resampling (bounds the memory per crop)
+
+def _mean_colour(image: np.ndarray) -> np.ndarray: # [3] float64, summed in the image's own dtype (no float copy)
+    return np.add.reduce(image.reshape(-1, 3), axis=0, dtype=np.float64) / max(1, image.shape[0] * image.shape[1])
+
+def _cut(a: np.ndarray, # [h, w, C] an image or a mask
+         origin: tuple, # image pixel (x, y) of a[0, 0]
+         win: tuple, # (x0, y0, x1, y1) the window wanted, in image pixels
+         fill, # value outside `a`
+         dtype) -> np.ndarray: # [y1 - y0, x1 - x0, C]
+    "A window of `a`, filled with `fill` where it reaches outside."
+    (ox, oy), (x0, y0, x1, y1) = origin, (int(v) for v in win)
+    out = np.empty((y1 - y0, x1 - x0, a.shape[2]), dtype); out[...] = fill
+    sx0, sy0, sx1, sy1 = max(x0, ox), max(y0, oy), min(x1, ox + a.shape[1]), min(y1, oy + a.shape[0])
+    if sx1 > sx0 and sy1 > sy0: out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = a[sy0 - oy:sy1 - oy, sx0 - ox:sx1 - ox]
+    return out
+
+def _resample(a: np.ndarray, # [h, w, C] image (uint8) or mask
+              origin: tuple, # image pixel (x, y) of a[0, 0]
+              win, # (x0, y0, x1, y1) the window the crop reads (see `crop_windows`)
+              roi: list, # (x0, y0, x1, y1) the crop's square, image pixels
+              size: int, # output side S
+              fill: np.ndarray, # [C] value outside the image
+              device) -> torch.Tensor: # [C, S, S] float
+    "One crop: the square `roi` of `a`, resampled to S x S by `roi_align`, reading only the window `win`."
+    x0, y0, x1, y1 = (int(v) for v in win)
+    r = max(1, min(math.ceil(math.sqrt((x1 - x0) * (y1 - y0) / MAX_WINDOW_PIXELS)), int((roi[2] - roi[0]) // (2 * size))))
+    if r > 1:  # a huge crop: average r x r blocks first (the output still gets >= 2 input pixels per side)
+        x1, y1 = x0 + -(-(x1 - x0) // r) * r, y0 + -(-(y1 - y0) // r) * r
+        w = _cut(a, origin, (x0, y0, x1, y1), np.round(fill) if a.dtype == np.uint8 else fill, a.dtype)
+        w = w.reshape((y1 - y0) // r, r, (x1 - x0) // r, r, -1).mean((1, 3), dtype=np.float32)
+    else: w = _cut(a, origin, (x0, y0, x1, y1), fill, np.float32)
+    w -= fill  # zero outside the image: roi_align's own padding then matches
+    t = torch.from_numpy(w).to(device).permute(2, 0, 1)[None]
+    box = torch.tensor([[0., (roi[0] - x0) / r, (roi[1] - y0) / r, (roi[2] - x0) / r, (roi[3] - y0) / r]], device=device)
+    return roi_align(t, box, size, 1., sampling_ratio=-1, aligned=True)[0] + torch.as_tensor(fill, device=device)[:, None, None]
+
 def crop_objects(
     image: np.ndarray, # [H, W, 3] uint8 full-resolution image (never resized first)
     boxes, # [K, 4] xyxy object boxes in image pixels
@@ -93,26 +131,18 @@ def crop_objects(
             if np.shape(m) != (y1 - y0, x1 - x0): raise ValueError(f"window mask {k} has shape {list(np.shape(m))}, its window {[x0, y0, x1, y1]} needs {[y1 - y0, x1 - x0]}")
     elif masks is not None and (np.ndim(masks) != 3 or tuple(np.shape(masks)) != (K, H, W)):
         raise ValueError(f"masks must be [K, H, W] = {[K, H, W]} to match the boxes and image, got shape {list(np.shape(masks))}")
-    tf = CropTransform(tf.x0.to(device), tf.y0.to(device), tf.side.to(device), tf.size)
-    img = torch.as_tensor(image, device=device).permute(2, 0, 1).float()[None]  # [1, 3, H, W] 0..255
-    fillv = img.mean((0, 2, 3)) if fill == 'mean' else torch.tensor(fill, dtype=torch.float32, device=device)
-    fillv = fillv.reshape(1, 3, 1, 1)
-    rois = torch.cat([torch.zeros(K, 1, device=device), tf.roi + 1], 1)  # +1: the one-pixel zero padding below
-    crops = roi_align(F.pad(img - fillv, (1, 1, 1, 1)), rois, size, 1., sampling_ratio=-1, aligned=True) + fillv  # [K, 3, S, S]
+    fillv = (_mean_colour(image) if fill == 'mean' else np.asarray(fill, np.float64)).astype(np.float32)
+    wins, rois = crop_windows(tf), tf.roi.tolist()  # crop k reads only its window: nothing image-sized is converted to float
+    crops = torch.zeros((K, 3, size, size), device=device)
+    for k in range(K): crops[k] = _resample(image, (0, 0), wins[k], rois[k], size, fillv, device)
     crops = crops.round().clamp(0, 255).to(torch.uint8) if out_dtype == torch.uint8 else (crops / 255).clamp(0, 1).to(out_dtype)
     cmask = None
-    if mask_windows is not None:  # one window per object: never a [K, H, W] array
-        cmask = torch.zeros((K, size, size), device=device)
-        for k, (m, win) in enumerate(zip(masks, mask_windows)):
-            mk = F.pad(torch.as_tensor(np.asarray(m), device=device).float()[None, None], (1, 1, 1, 1))
-            off = torch.tensor([0., *win[:2], *win[:2]], device=device) - torch.tensor([0., 1., 1., 1., 1.], device=device)
-            roi = torch.cat([torch.zeros(1, device=device), tf.roi[k]])[None] - off  # the crop's box in padded window pixels
-            cmask[k] = roi_align(mk, roi, size, 1., sampling_ratio=-1, aligned=True)[0, 0].clamp(0, 1)
-    elif masks is not None:
-        m = torch.as_tensor(np.asarray(masks), device=device).float()[:, None]  # [K, 1, H, W]
-        rois_m = torch.cat([torch.arange(K, device=device, dtype=torch.float32)[:, None], tf.roi + 1], 1)  # crop k reads mask k
-        cmask = roi_align(F.pad(m, (1, 1, 1, 1)), rois_m, size, 1., sampling_ratio=-1, aligned=True)[:, 0].clamp(0, 1)  # [K, S, S]
-    return crops, cmask, tf
+    if masks is not None:
+        cmask, zero = torch.zeros((K, size, size), device=device), np.zeros(1, np.float32)
+        for k in range(K):  # a full mask [H, W] has its origin at (0, 0); a window mask at its window's corner
+            origin = (0, 0) if mask_windows is None else tuple(int(v) for v in mask_windows[k][:2])
+            cmask[k] = _resample(np.asarray(masks[k])[..., None], origin, wins[k], rois[k], size, zero, device)[0].clamp(0, 1)
+    return crops, cmask, CropTransform(tf.x0.to(device), tf.y0.to(device), tf.side.to(device), tf.size)
 
 # %% ../nbs/api/08_crops.ipynb #83c49b0c
 def crop_windows(

@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/11_index.ipynb #40856a68
 from __future__ import annotations
-import json, math, os, shutil, tempfile, uuid, warnings
+import hashlib, json, math, os, re, uuid, warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -12,9 +12,11 @@ import numpy as np
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
+from .core import atomic_write
+
 # %% auto #0
 __all__ = ['AUTO_FLAT_MAX', 'GalleryIndexError', 'check_vectors', 'random_unit_vectors', 'clustered_unit_vectors', 'faiss_gpus',
-           'GalleryIndex', 'choose_index', 'recall_at_k_vs_flat', 'search_shards']
+           'GalleryIndex', 'index_files', 'choose_index', 'recall_at_k_vs_flat', 'search_shards']
 
 # %% ../nbs/api/11_index.ipynb #b29f1601
 class GalleryIndexError(ValueError):
@@ -315,37 +317,84 @@ def _meta_dict(self: GalleryIndex) -> dict:
                 meta=self.meta, n_vectors=self.n_vectors, ids=self.ids, paths=self.paths, faiss_version=_faiss().__version__)
 
 def _write_index(index, path: Path):
-    _faiss().write_index(index, str(path))
+    try: _faiss().write_index(index, str(path))
+    except RuntimeError as e:  # FAISS reports a failed write (disk full, file size limit) as a RuntimeError
+        raise OSError(f"could not write {path}: {_first_line(e)}") from None
 
 def _write_meta(meta: dict, path: Path):
-    with open(path, 'w') as f: json.dump(meta, f); f.flush(); os.fsync(f.fileno())
+    try:
+        with open(path, 'w') as f: json.dump(meta, f); f.flush(); os.fsync(f.fileno())
+    except OSError as e: raise OSError(e.errno, f"could not write {path}: {e.strerror or e}") from None
 
-def _swap_in(new: Path, folder: Path):
-    "Replace `folder` by `new` (two renames; the old folder is deleted last)."
-    if not folder.exists(): os.rename(new, folder); return
-    old = folder.with_name(f'.{folder.name}.old-{uuid.uuid4().hex[:8]}')
-    os.rename(folder, old)
-    try: os.rename(new, folder)
-    except BaseException: os.rename(old, folder); raise
-    shutil.rmtree(old, ignore_errors=True)
+def _first_line(e: BaseException) -> str: return ' '.join(str(e).split())[:300] or type(e).__name__ # one line of an error's message
+
+def _sha256(path: Path) -> str: # hex digest of a file, read 8 MiB at a time
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for b in iter(lambda: f.read(1 << 23), b''): h.update(b)
+    return h.hexdigest()
+
+
+# %% ../nbs/api/11_index.ipynb #8d02b3fb
+_POINTER = 'current.json' # names the version folder in use
+_VERSION = re.compile(r'^v-[0-9a-f]{16}$') # a version folder's name
+_OURS = ('index.faiss', 'meta.json') # the only files a version folder holds
+
+def _read_json(path: Path):
+    try: return json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError): return None
+
+def _layout(folder: Path) -> str|None: # 'versioned', 'legacy' (index.faiss + meta.json at the top), or None: not a saved index
+    p = _read_json(folder/_POINTER)
+    if isinstance(p, dict) and p.get('format') == _FORMAT and _VERSION.match(str(p.get('current'))): return 'versioned'
+    m = _read_json(folder/'meta.json')
+    if isinstance(m, dict) and m.get('format') == _FORMAT and (folder/'index.faiss').is_file(): return 'legacy'
+    return None
+
+def _remove_version(d: Path):
+    "Delete a version folder's own files, then the folder if nothing else is in it."
+    for name in _OURS: (d/name).unlink(missing_ok=True)
+    try: d.rmdir()
+    except OSError: pass  # something else is in it: left alone
+
+
+# %% ../nbs/api/11_index.ipynb #9758fa1d
+class _WriterLock:
+    "An exclusive lock on `folder/.lock` while an index is written (POSIX `flock`; no lock where it does not exist)."
+    def __init__(self, folder: Path): self.path, self.f = folder/'.lock', None
+    def __enter__(self):
+        try: import fcntl
+        except ImportError: return self
+        self.f = open(self.path, 'a'); fcntl.flock(self.f, fcntl.LOCK_EX); return self
+    def __exit__(self, *exc):
+        if self.f is not None: self.f.close()  # closing releases the lock
 
 @patch
 def save(self: GalleryIndex,
-         folder: str|Path, # destination folder (created, or atomically replaced)
+         folder: str|Path, # destination folder: new, empty, or a saved index (then its index is replaced)
         ) -> Path: # the folder
-    "Save as `index.faiss` + `meta.json`, atomically."
+    "Save as `v-*/index.faiss` + `v-*/meta.json` and switch `current.json` to them atomically."
     folder = Path(folder)
-    if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not (folder/'meta.json').exists())):
-        raise GalleryIndexError(f"{folder} exists and is not a saved GalleryIndex: refusing to replace it")
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir(): raise GalleryIndexError(f"{folder} is a file, not an index folder")
+    if folder.is_dir() and any(folder.iterdir()) and _layout(folder) is None:
+        raise GalleryIndexError(f"{folder} is not empty and holds no saved GalleryIndex: refusing to write into it (choose a new or empty folder)")
+    folder.mkdir(parents=True, exist_ok=True)
     cpu = _faiss().index_gpu_to_cpu(self.index) if self.on_gpu else self.index
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f'.{folder.name}.tmp-'))
-    try:
-        _write_index(cpu, tmp/'index.faiss'); _write_meta(self._meta_dict(), tmp/'meta.json')
-        _swap_in(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
+    with _WriterLock(folder):
+        legacy = _layout(folder) == 'legacy'
+        name = f'v-{uuid.uuid4().hex[:16]}'; new = folder/name; new.mkdir()  # mkdir: the user's umask, unlike mkdtemp's 0700
+        try:
+            _write_index(cpu, new/'index.faiss')
+            _write_meta({**self._meta_dict(), 'index_sha256': _sha256(new/'index.faiss')}, new/'meta.json')
+            atomic_write(folder/_POINTER, json.dumps({'format': _FORMAT, 'version': 2, 'current': name}))
+        except BaseException:
+            _remove_version(new); raise
+        for d in folder.iterdir():  # the superseded versions: ours by name, and only our files in them
+            if d.is_dir() and _VERSION.match(d.name) and d.name != name: _remove_version(d)
+        if legacy:
+            for n in _OURS: (folder/n).unlink(missing_ok=True)
     return folder
+
 
 # %% ../nbs/api/11_index.ipynb #5101348d
 def _check_meta(meta, path: Path) -> dict:
@@ -355,7 +404,24 @@ def _check_meta(meta, path: Path) -> dict:
         if not isinstance(meta.get(k), t): raise GalleryIndexError(f"corrupt {path}: field {k!r} should be {t.__name__}, got {type(meta.get(k)).__name__}")
     if meta['kind'] not in _KINDS: raise GalleryIndexError(f"corrupt {path}: unknown kind {meta['kind']!r}")
     if len(meta['ids']) != meta['n_vectors']: raise GalleryIndexError(f"corrupt {path}: {len(meta['ids'])} ids for {meta['n_vectors']} vectors")
+    bad = next((repr(i)[:40] for i in [*meta['ids'], *meta['paths'].values()] if not isinstance(i, str)), None)
+    if bad is not None: raise GalleryIndexError(f"corrupt {path}: image ids and paths must be strings, got {bad}")
     return meta
+
+def index_files(folder: Path, # an index folder
+                    tries: int=3, # re-reads of `current.json` when a concurrent save removed the version just read
+                   ) -> Path: # the folder that holds index.faiss and meta.json
+    "Where the index in use lies: the version `current.json` names, or the folder itself (the older layout)."
+    if not folder.exists(): raise FileNotFoundError(f"no saved index at {folder}")
+    if not folder.is_dir(): raise GalleryIndexError(f"{folder} is a file; a saved index is a folder made by GalleryIndex.save")
+    for _ in range(tries):
+        if not (folder/_POINTER).exists(): return folder  # the older layout (or not an index: the checks below say what is missing)
+        p = _read_json(folder/_POINTER)
+        if not (isinstance(p, dict) and p.get('format') == _FORMAT and _VERSION.match(str(p.get('current')))):
+            raise GalleryIndexError(f"corrupt {folder/_POINTER}: it does not name a version folder")
+        v = folder/p['current']
+        if all((v/n).is_file() for n in _OURS): return v
+    raise FileNotFoundError(f"index folder {folder}: {folder/_POINTER} names {p['current']}, which is missing or incomplete")
 
 @patch(cls_method=True)
 def load(cls: GalleryIndex,
@@ -365,28 +431,14 @@ def load(cls: GalleryIndex,
          use_gpu: bool|None=None, # None: GPU when FAISS sees one
         ) -> GalleryIndex:
     "Load a saved index, checking it against the expected dimension and backbone."
-    folder = Path(folder)
-    if not folder.exists():
-        left = sorted(folder.parent.glob(f'.{folder.name}.old-*')) if folder.parent.exists() else []
-        raise FileNotFoundError(f"no saved index at {folder}" + (f" (an interrupted save left the previous one at {left[-1]}: rename it back)" if left else ''))
-    if not folder.is_dir(): raise GalleryIndexError(f"{folder} is a file; a saved index is a folder with index.faiss and meta.json")
-    for name in ('meta.json', 'index.faiss'):
-        if not (folder/name).is_file(): raise FileNotFoundError(f"index folder {folder} has no {name}")
-    try: meta = json.loads((folder/'meta.json').read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise GalleryIndexError(f"corrupt {folder/'meta.json'}: {e}") from e
-    meta = _check_meta(meta, folder/'meta.json'); built = meta['meta'].get('backbone')
-    if expect_dim is not None and meta['dim'] != expect_dim:
-        raise GalleryIndexError(f"index at {folder} holds {meta['dim']}-d vectors (backbone {built!r}), but {expect_dim}-d vectors were expected")
-    if expect_backbone is not None and built != expect_backbone:
-        raise GalleryIndexError(f"index at {folder} was built with backbone {built!r}, but {expect_backbone!r} was expected: rebuild the index")
-    faiss = _faiss()
-    try: index = faiss.read_index(str(folder/'index.faiss'))
-    except Exception as e: raise GalleryIndexError(f"corrupt {folder/'index.faiss'}: FAISS cannot read it ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from e
-    if index.d != meta['dim'] or index.ntotal != meta['n_vectors']:
-        raise GalleryIndexError(f"{folder}: index.faiss holds {index.ntotal} vectors of dim {index.d}, meta.json says {meta['n_vectors']} of dim {meta['dim']}")
-    got = type(faiss.downcast_index(index)).__name__
-    if not got.startswith({'flat': 'IndexFlat', 'ivf': 'IndexIVFFlat', 'ivfpq': 'IndexIVFPQ', 'ivfpq_rerank': 'IndexRefine'}[meta['kind']]):
-        raise GalleryIndexError(f"{folder}: index.faiss is a FAISS {got}, but meta.json says kind {meta['kind']!r}")
+    root = Path(folder)
+    for attempt in range(5):  # a concurrent save may remove the version just named: then read the pointer again
+        folder = index_files(root)
+        try: meta, index = _read_files(folder, expect_dim, expect_backbone)
+        except (FileNotFoundError, GalleryIndexError):
+            if attempt < 4 and folder != root and not all((folder/n).is_file() for n in _OURS): continue
+            raise
+        break
     p = meta['params']
     self = cls(meta['dim'], meta['kind'], nlist=p.get('nlist', 1), m=p.get('m', 1), nbits=p.get('nbits', 8), nprobe=p.get('nprobe', 1), k_factor=p.get('k_factor', 16),
                meta=meta['meta'], normalize=meta.get('normalize', True), use_gpu=False)
@@ -399,6 +451,29 @@ def load(cls: GalleryIndex,
     self.ids, self.paths, self._vec_img = list(meta['ids']), dict(meta['paths']), rows
     self._per_image = np.bincount(rows, minlength=self.n_images)
     return self
+
+def _read_files(folder: Path, expect_dim, expect_backbone) -> tuple: # (checked meta dict, FAISS index)
+    "Read and check the two files of one saved version."
+    for name in ('meta.json', 'index.faiss'):
+        if not (folder/name).is_file(): raise FileNotFoundError(f"index folder {folder} has no {name}")
+    try: meta = json.loads((folder/'meta.json').read_text())
+    except (ValueError, RecursionError) as e: raise GalleryIndexError(f"corrupt {folder/'meta.json'}: {_first_line(e)}") from None
+    meta = _check_meta(meta, folder/'meta.json'); built = meta['meta'].get('backbone')
+    if expect_dim is not None and meta['dim'] != expect_dim:
+        raise GalleryIndexError(f"index at {folder} holds {meta['dim']}-d vectors (backbone {built!r}), but {expect_dim}-d vectors were expected")
+    if expect_backbone is not None and built != expect_backbone:
+        raise GalleryIndexError(f"index at {folder} was built with backbone {built!r}, but {expect_backbone!r} was expected: rebuild the index")
+    if meta.get('index_sha256') not in (None, _sha256(folder/'index.faiss')):
+        raise GalleryIndexError(f"{folder/'index.faiss'} does not match its meta.json (checksum differs): the two files come from different saves")
+    faiss = _faiss()
+    try: index = faiss.read_index(str(folder/'index.faiss'))
+    except Exception as e: raise GalleryIndexError(f"corrupt {folder/'index.faiss'}: FAISS cannot read it ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from e
+    if index.d != meta['dim'] or index.ntotal != meta['n_vectors']:
+        raise GalleryIndexError(f"{folder}: index.faiss holds {index.ntotal} vectors of dim {index.d}, meta.json says {meta['n_vectors']} of dim {meta['dim']}")
+    got = type(faiss.downcast_index(index)).__name__
+    if not got.startswith({'flat': 'IndexFlat', 'ivf': 'IndexIVFFlat', 'ivfpq': 'IndexIVFPQ', 'ivfpq_rerank': 'IndexRefine'}[meta['kind']]):
+        raise GalleryIndexError(f"{folder}: index.faiss is a FAISS {got}, but meta.json says kind {meta['kind']!r}")
+    return meta, index
 
 # %% ../nbs/api/11_index.ipynb #b6ef6491
 AUTO_FLAT_MAX = 50_000 # galleries up to this many vectors get the exact flat index

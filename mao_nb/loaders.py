@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/17_loaders.ipynb #f3da69f9
 from __future__ import annotations
-import json, os, re, warnings
+import json, math, os, re, warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -149,10 +149,15 @@ def load_image_folder(folder: str|Path, # a folder of photos (searched recursive
     if not folder.exists(): raise DatasetError(f"image folder not found: {folder}")
     if not folder.is_dir(): raise DatasetError(f"expected a folder of images, got a file: {folder}")
     guard, recs = _Guard(lenient), []
-    for p in sorted((p for p in folder.rglob('*') if p.is_file()), key=lambda p: _natural(p.relative_to(folder).as_posix())):
+    for p in sorted(folder.rglob('*'), key=lambda p: _natural(p.relative_to(folder).as_posix())):
         rel = p.relative_to(folder).as_posix()
-        if p.suffix.lower() not in IMAGE_EXTS or any(part.startswith('.') for part in p.relative_to(folder).parts):
-            guard.skips.add('not an image file', rel); continue
+        hidden = any(part.startswith('.') for part in p.relative_to(folder).parts)
+        if hidden and p.is_file(): guard.skips.add('not an image file', rel); continue
+        if p.is_dir() or hidden:
+            if p.suffix.lower() in IMAGE_EXTS and not hidden: guard.skips.add('a folder named like an image', rel)
+            continue
+        if not p.is_file(): guard.skips.add('not a readable file (broken link, link loop or special file)', rel); continue
+        if p.suffix.lower() not in IMAGE_EXTS: guard.skips.add('not an image file', rel); continue
         hw = guard(rel, image_hw, p, rel, verify)
         if hw is not None: recs.append(ImageRecord(rel, p, hw, meta={'source': str(folder)}))
     if not recs: raise DatasetError(f"no readable images in {folder}" + (f" (skipped: {guard.skips!r})" if len(guard.skips) else ''))
@@ -226,6 +231,7 @@ def _read_json(path: str|Path, what: str) -> dict:
     if not path.is_file(): raise DatasetError(f"{what} not found: {path}")
     try: return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DatasetError(f"{what} {path} is not valid JSON: {e}") from e
+    except RecursionError: raise DatasetError(f"{what} {path} is nested too deeply to be an annotation file") from None
 
 def _coco_object(a: dict, h: int, w: int, key: str, cats: dict, item: str) -> ObjectAnn:
     where = f"{item}, annotation {a.get('id', '?')}"
@@ -234,10 +240,11 @@ def _coco_object(a: dict, h: int, w: int, key: str, cats: dict, item: str) -> Ob
         rle = coco_segmentation_to_rle(a.get('segmentation'), h, w)
         if a.get('bbox') is not None:
             x, y, bw, bh = (float(v) for v in a['bbox']); box = [x, y, x + bw, y + bh]
+            if not all(map(math.isfinite, box)): raise ValueError(f"bbox holds a non-finite number: {str(a['bbox'])[:80]}")
         elif rle is not None: box = mask_to_box(rle_decode(rle))
         else: raise ValueError("neither 'bbox' nor 'segmentation'")
         return ObjectAnn(box, rle, int(a[key]), cats.get(a.get('category_id'), ''), float(a.get('score', 1.0)))
-    except (ValueError, TypeError) as e: raise _err(where, _reason(e), f": {e}") from e
+    except (ValueError, TypeError, OverflowError) as e: raise _err(where, _reason(e), f": {str(e)[:200]}") from e
 
 def _inside(root: Path, fn: str) -> bool:
     "Whether `root/fn` stays inside `root` (lexically: no absolute path, no climbing out with '..'; links inside the root are the dataset's own)."
@@ -258,10 +265,27 @@ def _coco_image(img: dict, anns: list, root: Path, key: str, cats: dict, verify:
     rec = ImageRecord(str(fn), path, hw, [_coco_object(a, *hw, key, cats, item) for a in anns], meta={'coco_id': img.get('id')})
     return check_record(rec, need_objects=not allow_empty)
 
+def _is_id(v) -> bool: return isinstance(v, (int, str)) and not isinstance(v, bool) # a COCO id: an integer (or a string)
+
+def _check_coco(d, src: Path):
+    "The structure of a COCO json, checked before anything reads it: one `DatasetError` that names the file and the entry."
+    if not isinstance(d, dict) or not isinstance(d.get('images'), list) or not isinstance(d.get('annotations'), list):
+        found = ', '.join(f'{k}: {type(v).__name__}' for k, v in list(d.items())[:8]) if isinstance(d, dict) else type(d).__name__
+        raise DatasetError(f"{src}: a COCO json needs 'images' and 'annotations' lists; found {found}")
+    if not isinstance(d.get('categories', []), list): raise DatasetError(f"{src}: 'categories' must be a list, got {type(d['categories']).__name__}")
+    for name, id_key in (('images', 'id'), ('annotations', 'image_id'), ('categories', 'id')):
+        for i, e in enumerate(d.get(name, [])):
+            if not isinstance(e, dict): raise DatasetError(f"{src}: {name}[{i}] must be an object, got {type(e).__name__} {str(e)[:40]}")
+            if not _is_id(e.get(id_key)): raise DatasetError(f"{src}: {name}[{i}] has {id_key} {str(e.get(id_key))[:40]}: an id must be an integer or a string")
+
+def _soir_labels(img: dict, src: Path) -> set: # the instance ids an image holds, from its 'soir_labels'
+    v = img['soir_labels']
+    if isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v): return set(v)
+    raise DatasetError(f"{src}: image {img.get('file_name')!r}: 'soir_labels' must be a list of integer instance ids, got {str(v)[:60]}")
+
 def _coco_records(d: dict, src: Path, root: Path, instance_key: str, guard: _Guard, verify: bool, allow_empty: bool, allow_outside: bool=False) -> tuple:
     "(records, labels or None, resolved key) of the images of one COCO dict; skipped images are left out."
-    if not isinstance(d, dict) or 'images' not in d or 'annotations' not in d:
-        raise DatasetError(f"{src}: a COCO json needs 'images' and 'annotations' lists; found {sorted(d) if isinstance(d, dict) else type(d).__name__}")
+    _check_coco(d, src)
     cats = {c.get('id'): c.get('name', str(c.get('id'))) for c in d.get('categories', [])}
     key = instance_key
     if key == 'auto': key = 'instance_id' if any('instance_id' in a for a in d['annotations']) else 'category_id'
@@ -280,7 +304,7 @@ def _coco_records(d: dict, src: Path, root: Path, instance_key: str, guard: _Gua
         if norm is not None: seen_fn[norm] = img.get('id')
         seen_id.add(img.get('id'))
         r = guard(f"image {fn!r}", _coco_image, img, by_img[img.get('id')], root, key, cats, verify, allow_empty, allow_outside)
-        if r is not None: recs.append(r); labels.append(set(int(v) for v in img['soir_labels']) if 'soir_labels' in img else None)
+        if r is not None: recs.append(r); labels.append(_soir_labels(img, src) if 'soir_labels' in img else None)
     has_labels = any(l is not None for l in labels)
     if has_labels and any(l is None for l in labels): raise DatasetError(f"{src}: 'soir_labels' is given for some images but not all")
     return recs, (labels if has_labels else None), key
@@ -323,6 +347,9 @@ def load_coco_soir(ann_json: str|Path, # the COCO json of the gallery scenes
             if len(r.objects) != 1:
                 guard.fail(f"query image {r.image_id!r}", 'query with several objects', f": {len(r.objects)} annotations, a query needs exactly one"); continue
             qs.append(Query(r.image_id, r.path, r.size, r.objects, None, r.meta))
+    if queries is not None and not qs:  # nothing to evaluate: an mAP over no queries would print nan
+        raise DatasetError(f"{ann_json if queries == 'largest' else queries}: no queries: no annotation has a non-negative instance id ({key!r})"
+                           if queries == 'largest' else f"{queries}: no valid query images")
     meta = dict(source='coco', ann_json=str(ann_json), image_root=str(root), instance_key=key,
                 queries=str(queries) if queries is not None else None)
     return _finish(name or ann_json.stem, gallery, qs, guard, meta, labels)

@@ -17,17 +17,17 @@ from .core import ImageRecord, ObjectAnn, write_json, atomic_write, cache_dir
 from .data import SoIRDataset
 from .backbones import Backbone, precision_context, default_precision
 from .detection import detect, get_detector
-from .masks import segment_objects, with_masks, box_masks
+from .masks import segment_objects, with_masks, box_masks, object_rles
 from .descriptors import query_vectors, average_vectors, global_vectors, gem_vectors
 from .stage_b import StageBConfig, mao_vectors, full_image_vectors, per_crop_vectors
 from .index import GalleryIndex
 from .metrics import evaluate_index, results_table
 
 # %% auto #0
-__all__ = ['METHODS', 'OBJECTLESS', 'CACHE_VERSION', 'MANIFEST', 'file_identity', 'PipelineConfig', 'record_key', 'cached_map',
-           'objects_dir', 'decompose', 'describe', 'backbone_key', 'vectors_dir', 'gallery_vectors', 'stack_vectors',
-           'index_gallery', 'evaluate_method', 'AblationRow', 'run_ablation', 'ablation_table', 'cache_summary',
-           'prune_cache']
+__all__ = ['METHODS', 'OBJECTLESS', 'CACHE_VERSION', 'MANIFEST', 'CACHE_MARKER', 'file_identity', 'PipelineConfig',
+           'mark_cache_root', 'record_key', 'ImageError', 'ItemFailure', 'cached_map', 'objects_dir', 'decompose',
+           'describe', 'backbone_key', 'vectors_dir', 'gallery_vectors', 'stack_vectors', 'index_gallery',
+           'evaluate_method', 'AblationRow', 'run_ablation', 'ablation_table', 'cache_summary', 'prune_cache']
 
 # %% ../nbs/api/16_pipeline.ipynb #5cc3a28b
 METHODS = ('global', 'gem', 'average', 'full_image', 'per_crop', 'mao')
@@ -76,6 +76,13 @@ PipelineConfig().objects_name, PipelineConfig(detector='oracle').objects_name
 
 # %% ../nbs/api/16_pipeline.ipynb #22bc1035
 MANIFEST = 'manifest.json'
+CACHE_MARKER = '.mao_nb-cache' # the file that makes a folder a root of cached work that `prune_cache` may clean
+
+def mark_cache_root(work: str|Path) -> Path: # the folder, created and marked
+    "Mark `work` as a root of mao_nb's cached work (so that `mao_nb cache prune` may clean inside it)."
+    work = Path(work); work.mkdir(parents=True, exist_ok=True)
+    if not (work/CACHE_MARKER).exists(): atomic_write(work/CACHE_MARKER, 'cached work of mao_nb: `mao_nb cache prune` may remove what it wrote here\n')
+    return work
 
 def record_key(rec: ImageRecord, # one image
                with_objects: bool=True, # include its objects (detections, or the annotations the ORACLE reads)
@@ -106,13 +113,37 @@ def _read_chunk(path: Path) -> dict: # key -> result
     if len(d['keys']) != len(d['results']): raise ValueError('its keys and results disagree')
     return dict(zip(d['keys'], d['results']))
 
+class ImageError(ValueError):
+    "One image could not be processed; the message names it and says what went wrong."
+
+@dataclass
+class ItemFailure:
+    "What `cached_map` keeps for an item whose work raised: the error, in one line (never cached, so a rerun retries it)."
+    error: str
+
+def _one_line(e: BaseException) -> str: return f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+
+def _isolated(fn, chunk: list) -> list:
+    "fn(chunk); when it raises, fn on each item alone, so that only the items that fail become `ItemFailure`s."
+    try: return list(fn(chunk))
+    except Exception:
+        if len(chunk) == 1: raise
+    out = []
+    for item in chunk:
+        try: out += list(fn([item]))
+        except Exception as e: out.append(ItemFailure(_one_line(e)))
+    return out
+
 _FORKED = {}  # functions handed to forked workers (inherited by fork, never pickled)
+
+def _worker_init():
+    import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
 
 def _forked_call(args):
     "Run in a forked worker: call the parent's function, found by its token, on one chunk."
     token, chunk = args
     torch.set_num_threads(1)  # one core per worker
-    return list(_FORKED[token](chunk))
+    return _isolated(_FORKED[token], chunk)
 
 def _chunk_results(fn, items: list, chunks: list, workers: int):
     "(item indices, results) of each chunk, in order: in this process, or in `workers` forked processes."
@@ -120,11 +151,11 @@ def _chunk_results(fn, items: list, chunks: list, workers: int):
     if workers > 1 and len(chunks) > 1 and 'fork' in mp.get_all_start_methods():
         token = f'{os.getpid()}-{id(fn)}'; _FORKED[token] = fn
         try:
-            with mp.get_context('fork').Pool(min(workers, len(chunks))) as pool:
+            with mp.get_context('fork').Pool(min(workers, len(chunks)), _worker_init) as pool:
                 yield from zip(chunks, pool.imap(_forked_call, [(token, [items[i] for i in ids]) for ids in chunks]))
         finally: _FORKED.pop(token, None)
     else:
-        for ids in chunks: yield ids, list(fn([items[i] for i in ids]))
+        for ids in chunks: yield ids, _isolated(fn, [items[i] for i in ids])
 
 def cached_map(fn, # fn(items_chunk) -> one result per item: all numpy arrays [n_i, ...], or all JSON-able
                items: list, # everything to process
@@ -134,6 +165,7 @@ def cached_map(fn, # fn(items_chunk) -> one result per item: all numpy arrays [n
                desc: str='', # progress-bar label
                progress: bool=True, # progress bar
                workers: int=1, # forked processes, one chunk each at a time (for CPU-bound work such as the offline detector)
+               failures: dict|None=None, # None: an item whose work raises stops the run with `ImageError`; a dict: collects {index: error} and its result is None
               ) -> list: # one result per item, in the order of `items`
     "Map `fn` over `items` chunk by chunk; saved chunks are reused by key, so a rerun computes only what is missing."
     if chunk < 1: raise ValueError(f"chunk must be >= 1, got {chunk}")
@@ -151,14 +183,22 @@ def cached_map(fn, # fn(items_chunk) -> one result per item: all numpy arrays [n
     todo = [i for i, k in enumerate(keys) if k not in done]
     with tqdm(total=len(items), initial=len(items) - len(todo), desc=desc, unit='img', disable=not progress or not todo) as bar:  # images/s
         for ids, res in _chunk_results(fn, items, [todo[lo:lo + chunk] for lo in range(0, len(todo), chunk)], workers):
-            ks = [keys[i] for i in ids]
             if len(res) != len(ids): raise RuntimeError(f"{desc or 'cached_map'}: {len(res)} results for {len(ids)} items")
-            if work is not None: name = _write_chunk(work, ks, res).name; used.update((k, name) for k in ks)
-            done.update(zip(ks, res)); bar.update(len(ids))
+            bad = {i: r.error for i, r in zip(ids, res) if isinstance(r, ItemFailure)}
+            if bad and failures is None:
+                i, err = next(iter(bad.items()))
+                raise ImageError(f"{_item_name(items[i])}: {desc or 'processing'} failed: {err} (rerun with --lenient to skip such images)")
+            ok = [(keys[i], r) for i, r in zip(ids, res) if i not in bad]
+            if work is not None and ok: name = _write_chunk(work, [k for k, _ in ok], [r for _, r in ok]).name; used.update((k, name) for k, _ in ok)
+            done.update(ok); bar.update(len(ids))
+            if bad: failures.update(bad)
     if work is not None:
         write_json(work/MANIFEST, {'desc': desc, 'last_used': time.time(), 'items': len(items), 'computed': len(todo),
                                    'files': sorted(set(used.values()))})
-    return [done[k] for k in keys]
+    return [done.get(k) for k in keys]
+
+def _item_name(item) -> str: # how an error names one item: its file, else its id
+    return str(getattr(item, 'path', None) or getattr(item, 'image_id', None) or item)
 
 # %% ../nbs/api/16_pipeline.ipynb #5b68686e
 def objects_dir(work: str|Path, cfg: PipelineConfig) -> Path: # where `decompose` caches its work under the root `work`
@@ -183,8 +223,9 @@ def _detect_chunk(records: list, cfg: PipelineConfig, sam=None) -> list: # one {
                     objs.append(o)
             else:
                 boxes = np.stack([o.box for o in d])
-                masks = segment_objects(rec if cfg.masker == 'oracle' else rec.load(), boxes, cfg.masker, sam)
-                objs = with_masks(d, masks)  # refuses a count mismatch
+                if cfg.masker == 'oracle': objs = with_masks(d, segment_objects(rec, boxes, 'oracle'))  # refuses a count mismatch
+                else:  # one [H, W] mask at a time: a phone photo's masks never sit in memory together
+                    objs = [ObjectAnn(o.box.copy(), r, o.instance_id, o.category, o.score) for o, r in zip(d, object_rles(rec.load(), boxes, cfg.masker, sam))]
         out.append({'objects': [o.to_dict() for o in objs], 'warnings': _caught(mine) + msgs})
     if out: out[0]['warnings'] = _caught(caught) + out[0]['warnings']  # the chunk's detector warnings, stored once
     return out
@@ -194,7 +235,8 @@ def decompose(records: list, # gallery ImageRecords (their ground truth is used 
               work: str|Path|None=None, # root folder of cached work (resumable, incremental); None: keep nothing
               progress: bool=True, # progress bar
               workers: int|None=None, # processes (None: one per core, up to 4, for the CPU-bound offline detector; else 1)
-             ) -> list: # new ImageRecords whose objects are the detections
+              failures: dict|None=None, # None: an image that fails stops the run (`ImageError`, naming it); a dict: collects {index: error}, its record is None
+             ) -> list: # new ImageRecords whose objects are the detections (None for a failed image)
     "Detect and mask the objects of every gallery image."
     sam = []
     def fn(rs):
@@ -203,13 +245,13 @@ def decompose(records: list, # gallery ImageRecords (their ground truth is used 
             sam.append(SamBoxMasker(load_sam(cfg.sam_model_type, cfg.sam_checkpoint)))
         return _detect_chunk(rs, cfg, sam[0] if sam else None)
     keys = [record_key(r, with_objects=cfg.uses_ground_truth) for r in records]
-    wdir = objects_dir(work, cfg) if work is not None else None
+    wdir = objects_dir(mark_cache_root(work), cfg) if work is not None else None
     if workers is None: workers = min(4, os.cpu_count() or 1) if cfg.detector == 'offline' and cfg.masker != 'sam' else 1
-    res = cached_map(fn, records, keys, cfg.chunk, wdir, f'objects ({cfg.objects_name})', progress, workers)
-    msgs = [m for r in res for m in r['warnings']]
+    res = cached_map(fn, records, keys, cfg.chunk, wdir, f'objects ({cfg.objects_name})', progress, workers, failures)
+    msgs = [m for r in res if r is not None for m in r['warnings']]
     if msgs: warnings.warn(f"decompose ({cfg.objects_name}): {len(msgs)} warnings, e.g. " + '; '.join(sorted(set(msgs))[:3])[:400])
-    return [ImageRecord(r.image_id, path=r.path, image=r.image, size=r.size, meta=r.meta,
-                        objects=[ObjectAnn.from_dict(o) for o in x['objects']]) for r, x in zip(records, res)]
+    return [None if x is None else ImageRecord(r.image_id, path=r.path, image=r.image, size=r.size, meta=r.meta,
+                                               objects=[ObjectAnn.from_dict(o) for o in x['objects']]) for r, x in zip(records, res)]
 
 # %% ../nbs/api/16_pipeline.ipynb #12db18ed
 def describe(backbone: Backbone, # the (frozen) backbone
@@ -244,19 +286,23 @@ def vectors_dir(work: str|Path, backbone: Backbone, method: str, cfg: PipelineCo
 def gallery_vectors(backbone: Backbone, records: list, method: str, # as in `describe`
                     cfg: PipelineConfig=PipelineConfig(), # settings
                     work: str|Path|None=None, # root folder of cached work (resumable, incremental); None: keep nothing
-                    progress: bool=True) -> tuple: # (vectors [M, D] float32, owner [M] int: image index of each vector)
+                    progress: bool=True,
+                    failures: dict|None=None, # None: an image that fails stops the run (`ImageError`, naming it); a dict: collects {index: error}, the image gets no vector
+                   ) -> tuple: # (vectors [M, D] float32, owner [M] int: image index of each vector)
     "`describe`, chunk by chunk, cached under `work/<method>-<key of settings, backbone and code version>`."
     def fn(rs):
         V, own = describe(backbone, rs, method, cfg)
+        if not np.isfinite(V).all(): raise ValueError(f"the backbone gave non-finite values (NaN or inf) for {method!r} vectors")
         return [V[own == i] for i in range(len(rs))]
     keys = [record_key(r, with_objects=method not in OBJECTLESS) for r in records]
-    wdir = vectors_dir(work, backbone, method, cfg) if work is not None else None
-    return stack_vectors(cached_map(fn, records, keys, cfg.chunk, wdir, method, progress), backbone.embed_dim)
+    wdir = vectors_dir(mark_cache_root(work), backbone, method, cfg) if work is not None else None
+    return stack_vectors(cached_map(fn, records, keys, cfg.chunk, wdir, method, progress, failures=failures), backbone.embed_dim)
 
-def stack_vectors(per_image: list, # one [n_i, D] array per image
+def stack_vectors(per_image: list, # one [n_i, D] array per image (None: a failed image, no rows)
                   dim: int, # D, for an empty gallery
                  ) -> tuple: # (vectors [M, D] float32, owner [M] int: image index of each vector)
     "Per-image descriptor arrays as one matrix and the image of each row."
+    per_image = [np.zeros((0, dim), np.float32) if r is None else r for r in per_image]
     if not per_image: return np.zeros((0, dim), np.float32), np.zeros(0, int)
     return np.concatenate(per_image).astype(np.float32), np.repeat(np.arange(len(per_image)), [len(r) for r in per_image])
 
@@ -268,7 +314,7 @@ def index_gallery(vectors: np.ndarray, # [M, D]
                   kind: str='flat', **params) -> GalleryIndex:
     "A FAISS index over gallery descriptors, ids = image ids."
     ids = [records[i].image_id for i in owner]
-    paths = {r.image_id: str(r.path) for r in records if r.path is not None}
+    paths = {r.image_id: os.path.abspath(r.path) for r in records if r.path is not None}  # absolute: they resolve from any folder
     return GalleryIndex.build(vectors, ids, kind=kind, paths=paths, meta=meta, **params)
 
 def evaluate_method(backbone: Backbone, # the backbone
@@ -344,8 +390,20 @@ def ablation_table(results: list, # `AblationRow`s, from `run_ablation` (or made
 # %% ../nbs/api/16_pipeline.ipynb #127fbcff
 import re
 _CHUNK = re.compile(r'^[0-9a-f]{16}\.(npz|json)$')   # a chunk file of `cached_map`
-_OLD_CHUNK = re.compile(r'^\d{6}\.(npz|json)$')       # a chunk file of the older, offset-named format
 _TMP = re.compile(r'^\..+\.tmp$')                       # a half-written file of a killed process (see `atomic_write`)
+
+def _manifest(d: Path) -> dict|None: # a work folder's manifest, or None when it is not one `cached_map` wrote
+    try: m = json.loads((d/MANIFEST).read_text())
+    except (OSError, ValueError, RecursionError): return None
+    ok = isinstance(m, dict) and isinstance(m.get('files'), list) and all(isinstance(f, str) for f in m['files']) and isinstance(m.get('last_used'), (int, float))
+    return m if ok else None
+
+def _marked_roots(root: Path) -> list: # the marked roots at or just under `root`
+    if not root.is_dir(): raise ValueError(f"cache folder {root}: not a folder")
+    if (root/CACHE_MARKER).is_file(): return [root]
+    if root.resolve() == cache_dir('runs').resolve():  # the default cache: ours, and so are its run folders
+        return [root] + sorted(d for d in root.iterdir() if d.is_dir())
+    raise ValueError(f"{root} is not a folder of mao_nb's cached work (it has no {CACHE_MARKER} file): nothing done")
 
 def _is_stale_tmp(p: Path) -> bool: return bool(_TMP.match(p.name)) and time.time() - p.stat().st_mtime > 60  # not a live writer's
 
@@ -356,36 +414,33 @@ def cache_summary(roots: list, # folders to search for work folders (e.g. `cache
     "Every work folder under `roots`, with its size and how much of it no recent run uses."
     out = []
     for root in map(Path, roots):
-        if not root.is_dir(): raise ValueError(f"cache folder {root}: not a folder")
-        cands = {p.parent for p in root.rglob(MANIFEST)} | {p.parent for p in root.rglob('*') if _OLD_CHUNK.match(p.name)}
-        for d in sorted(cands):
-            chunks = [p for p in d.iterdir() if p.is_file() and (_CHUNK.match(p.name) or _OLD_CHUNK.match(p.name))]
-            try: man = json.loads((d/MANIFEST).read_text())
-            except (OSError, ValueError): man = None
-            keep = set(man['files']) if man else set()
-            stale = [p for p in chunks if p.name not in keep] + [p for p in d.iterdir() if p.is_file() and _is_stale_tmp(p)]
+        cands = sorted({d for r in _marked_roots(Path(root)) for d in r.iterdir() if d.is_dir() and (d/MANIFEST).is_file()})
+        for d in cands:
+            man = _manifest(d)
+            if man is None:
+                out.append(dict(path=str(d), bytes=_folder_bytes(d), stale_bytes=0, last_used=None, items=None, state='unreadable manifest: left alone'))
+                continue
+            stale = [p for p in d.iterdir() if p.is_file() and ((_CHUNK.match(p.name) and p.name not in man['files']) or _is_stale_tmp(p))]
             out.append(dict(path=str(d), bytes=_folder_bytes(d), stale_bytes=sum(p.stat().st_size for p in stale),
-                            last_used=man.get('last_used') if man else None, items=man.get('items') if man else None,
-                            state='in use' if man else 'older format (no manifest)'))
+                            last_used=man['last_used'], items=man.get('items'), state='in use'))
     return out
 
 def prune_cache(roots: list, # as in `cache_summary`
                 older_than: float|None=None, # also remove whole work folders unused for this many days
                 dry_run: bool=False, # only report what would go
                ) -> int: # bytes removed (or that would be)
-    "Remove stale chunks, files half-written by a killed run, work folders of an older format, and (optionally) work folders unused for `older_than` days."
-    import shutil
+    "Remove stale chunks, files half-written by a killed run, and (optionally) the work folders unused for `older_than` days: only files `cached_map` names."
     freed, now = 0, time.time()
     for s in cache_summary(roots):
-        d = Path(s['path'])
-        whole = s['last_used'] is None or (older_than is not None and now - s['last_used'] > older_than * 86400)
-        if whole:
-            freed += s['bytes']
-            if not dry_run: shutil.rmtree(d)
-            continue
-        keep = set(json.loads((d/MANIFEST).read_text())['files'])
+        d = Path(s['path']); man = _manifest(d)
+        if man is None: continue  # not provably ours: left alone
+        whole = older_than is not None and now - man['last_used'] > older_than * 86400
         for p in d.iterdir():
-            if p.is_file() and ((_CHUNK.match(p.name) and p.name not in keep) or _is_stale_tmp(p)):
+            if p.is_file() and (_CHUNK.match(p.name) and (whole or p.name not in man['files']) or _is_stale_tmp(p)):
                 freed += p.stat().st_size
                 if not dry_run: p.unlink()
+        if whole and not dry_run:
+            freed += (d/MANIFEST).stat().st_size; (d/MANIFEST).unlink()
+            try: d.rmdir()
+            except OSError: pass  # other files are in it: they stay
     return freed

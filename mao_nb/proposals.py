@@ -181,7 +181,12 @@ def offline_candidates(
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3: raise ValueError(f"image must be [H, W, 3], got shape {image.shape}")
     H, W = image.shape[:2]; f = min(1., max_side / max(H, W))
-    small = resize(image, (max(1, round(H * f)), max(1, round(W * f))), anti_aliasing=True, preserve_range=True) if f < 1 else image.astype(np.float64)
+    if min(H, W) * f < 2: return np.zeros((0, len(CANDIDATE_FEATURES))), np.zeros((0, 4), np.float32), [], f  # a strip of pixels holds no object
+    src = image
+    if f < 0.25:  # a photo far larger than the working size: box-average it in uint8 first (a float64 resize of 24 MP needs 1 GB)
+        from PIL import Image
+        src = np.asarray(Image.fromarray(np.ascontiguousarray(image)).reduce(int(0.5 / f)))  # still >= 2x the working size
+    small = resize(src, (max(1, round(H * f)), max(1, round(W * f))), anti_aliasing=True, preserve_range=True) if f < 1 else image.astype(np.float64)
     h, w = small.shape[:2]; lab = rgb2lab(small / 255.); npx = h * w; q = _lab_bins(lab)
     gy, gx = np.gradient(lab, axis=(0, 1)); grad = np.sqrt((gx ** 2 + gy ** 2).sum(-1))
     ii = _integral(np.concatenate([lab, lab ** 2], -1))
@@ -277,7 +282,8 @@ def offline_proposals(
     nms_iou: float=0.4, # NMS IoU between candidates
     max_dets: int=25, # keep at most this many per image
     scorer: dict|None=None, # scorer weights (default: `OFFLINE_SCORER`, fitted on the train split)
-) -> tuple: # (boxes [M, 4] xyxy image pixels, scores [M], masks: list of M [H, W] bool)
+    as_rle: bool=False, # masks as COCO RLEs, each upsampled and encoded alone (a 24-MP photo: one [H, W] mask in memory, not 25)
+) -> tuple: # (boxes [M, 4] xyxy image pixels, scores [M], masks: list of M [H, W] bool, or M RLE dicts)
     "Class-agnostic boxes (and masks) from selective-search grouping, ranked by a scorer fitted on train scenes."
     from skimage.transform import resize
     H, W = np.asarray(image).shape[:2]
@@ -289,7 +295,8 @@ def offline_proposals(
     for k in keep:  # only the kept detections: decode their segments at full resolution
         seg, R, r = regions[k]
         m = np.isin(seg, region_segments(R, r))
-        masks.append(resize(m, (H, W), order=0, anti_aliasing=False).astype(bool) if f < 1 else m)
+        m = resize(m, (H, W), order=0, anti_aliasing=False).astype(bool) if f < 1 else m
+        masks.append(rle_encode(m) if as_rle else m)
     return B[keep], s[keep].numpy(), masks
 
 # %% ../nbs/api/05_proposals.ipynb #8b9e84be
@@ -302,8 +309,8 @@ class OfflineDetector:
         "Detect objects in a list of [H, W, 3] uint8 images."
         out = []
         for im in images:
-            b, s, m = offline_proposals(np.asarray(im), **self.kwargs)
+            b, s, m = offline_proposals(np.asarray(im), **{'as_rle': True, **self.kwargs})
             ok, nbad = filter_degenerate(torch.as_tensor(b).reshape(-1, 4)); self.n_degenerate += nbad
-            out.append([ObjectAnn(b[i], rle_encode(m[i]), instance_id=-1, category='object', score=float(s[i]))
+            out.append([ObjectAnn(b[i], m[i], instance_id=-1, category='object', score=float(s[i]))
                         for i in np.flatnonzero(ok.numpy() & (s > self.min_score))])
         return out

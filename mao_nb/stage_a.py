@@ -302,7 +302,10 @@ def load_adapter(backbone: Backbone, # the BASE backbone the adapter was trained
     if not (ad/'adapter_config.json').exists(): raise FileNotFoundError(f"no LoRA adapter (adapter_config.json) under {path}")
     meta_f = (ad.parent/'stage_a.json')
     if meta_f.exists():
-        meta = json.loads(meta_f.read_text())
+        try: meta = json.loads(meta_f.read_text())
+        except (ValueError, RecursionError) as e: raise ValueError(f"{meta_f} is not valid JSON ({e})") from None
+        if not isinstance(meta, dict) or not all(k in meta for k in ('family', 'embed_dim')):
+            raise ValueError(f"{meta_f} is not a Stage A record: it needs 'family' and 'embed_dim'")
         if meta['family'] != backbone.family or meta['embed_dim'] != backbone.embed_dim:
             raise ValueError(f"adapter {path} was trained on a {meta['family']} backbone with embed_dim {meta['embed_dim']}, "
                              f"not on this {backbone.family} backbone with embed_dim {backbone.embed_dim}")

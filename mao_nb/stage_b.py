@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from .core import ImageRecord, ObjectAnn
 from .backbones import Backbone
-from .crops import crop_objects
+from .crops import crop_objects, crop_record
 from .data import SoIRDataset
 from .legrad import LegradCache, legrad_from_cache, legrad_maps, mask_mass_share
 from .descriptors import query_vectors, global_vectors
@@ -63,7 +63,7 @@ def object_batch(
     px, ms, gr = [], [], []
     for g, rec in enumerate(records):
         if not rec.objects: continue
-        c, m, _ = crop_objects(rec.load(), rec.boxes, rec.masks(), size=size, margin=margin, device=device)
+        c, m, _ = crop_record(rec, size=size, margin=margin, device=device)  # each mask decoded in its crop's window only
         px.append(c); ms.append(m); gr.append(torch.full((len(c),), g, dtype=torch.long, device=c.device))  # kept where they were cut: no host round trip
     if not px: return ObjectBatch(torch.zeros(0, 3, size, size, dtype=torch.uint8, device=device), torch.zeros(0, size, size, device=device),
                                   torch.zeros(0, dtype=torch.long, device=device), len(records))
@@ -202,7 +202,8 @@ def _whole_image_record(rec: ImageRecord) -> ImageRecord:
     "The record with one object: the whole image, whose mask is the union of the objects' masks."
     from mao_nb.core import rle_encode
     h, w = rec.size
-    m = rec.masks().any(0) if rec.objects else np.ones((h, w), bool)
+    m = np.zeros((h, w), bool) if rec.objects else np.ones((h, w), bool)
+    for o in rec.objects: m |= o.mask_window((0, 0, w, h), (h, w))  # one object at a time: never a [K, H, W] stack
     return ImageRecord(rec.image_id, path=rec.path, image=rec.image, size=rec.size,
                        objects=[ObjectAnn(np.array([0, 0, w, h], np.float32), rle_encode(m))])
 
