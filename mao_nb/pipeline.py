@@ -126,8 +126,8 @@ def _one_line(e: BaseException) -> str: return f"{type(e).__name__}: {' '.join(s
 def _isolated(fn, chunk: list) -> list:
     "fn(chunk); when it raises, fn on each item alone, so that only the items that fail become `ItemFailure`s."
     try: return list(fn(chunk))
-    except Exception:
-        if len(chunk) == 1: raise
+    except Exception as e:
+        if len(chunk) == 1: return [ItemFailure(_one_line(e))]
     out = []
     for item in chunk:
         try: out += list(fn([item]))

@@ -98,8 +98,9 @@ def _fail_on(monkeypatch, name: str):
 
 def test_3_one_image_that_fails_is_named_and_lenient_skips_it(assets, tmp_path, monkeypatch):
     f = tmp_path/'photos'; shutil.copytree(assets/'A', f); _fail_on(monkeypatch, 'img03.png')
-    rc, out, err = cli('index', f, '--index', tmp_path/'idx', '--backbone', assets/'bb', '--iters', '2', '--chunk', '4')
-    assert rc == 1 and 'img03.png' in one_line(err) and '--lenient' in err
+    for chunk in ('4', '1'):  # a chunk of several images, and a chunk of the failing image alone
+        rc, out, err = cli('index', f, '--index', tmp_path/'idx', '--backbone', assets/'bb', '--iters', '2', '--chunk', chunk)
+        assert rc == 1 and 'img03.png' in one_line(err) and '--lenient' in err
     rc, out, err = cli('index', f, '--index', tmp_path/'idx', '--backbone', assets/'bb', '--iters', '2', '--chunk', '4', '--lenient')
     assert rc == 0, err
     assert 'index of 5 images' in out and '1 failed' in out and 'img03.png' in err and 'Too many bins' in err
@@ -159,14 +160,15 @@ def test_4_object_masks_one_at_a_time_equal_the_stacked_masks():
 
 
 # 5 -------------------------------------------------------------------------------------------------------------------
-def test_5_ctrl_c_is_one_line_and_exit_130(assets, tmp_path):
+@pytest.mark.parametrize('during', ['objects-', 'mao-'])  # the forked detector workers, then Stage B in the main process
+def test_5_ctrl_c_is_one_line_and_exit_130(assets, tmp_path, during):
     f = tmp_path/'photos'; shutil.copytree(assets/'A', f); shutil.copytree(assets/'B', f/'more')
     p = subprocess.Popen([str(BIN/'mao_nb'), 'index', str(f), '--index', str(tmp_path/'idx'), '--backbone', str(assets/'bb'),
                           '--iters', '400', '--chunk', '2'], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     work, t0 = tmp_path/'.idx.work', time.time()
-    while p.poll() is None and time.time() - t0 < 300 and not any(d.name.startswith('mao-') for d in (work.iterdir() if work.exists() else [])):
+    while p.poll() is None and time.time() - t0 < 300 and not any(d.name.startswith(during) for d in (work.iterdir() if work.exists() else [])):
         time.sleep(0.05)
-    time.sleep(0.5)
+    time.sleep(0.3)
     assert p.poll() is None, 'the run ended before Ctrl-C'
     os.killpg(p.pid, signal.SIGINT)   # what a terminal's Ctrl-C does: the whole foreground group, workers included
     out, err = p.communicate(timeout=120); err = err.decode()
