@@ -192,20 +192,27 @@ def cmd_search(args) -> int:
 
 # %% ../nbs/api/21_cli.ipynb #8836e31d
 def load_eval_dataset(fmt: str, root: str|None, **kw):
-    "A test dataset by format name: 'haystack' (preset in --root, default 'default'), 'coco', 'voxdet', 'permir', 'instre-xs', 'instre-xxs'."
+    "A test dataset by format name: 'haystack' (preset in --root, default 'default'), 'coco', 'voxdet', 'soir-pt', 'permir', 'instre-xs', 'instre-xxs'."
     from mao_nb import loaders
     if fmt == 'haystack':
         from mao_nb.haystack import load_benchmark
         return load_benchmark(root or 'default')['test']
     if root is None: raise SystemExit(f"--root is required for --format {fmt}")
     if not Path(root).exists(): raise SystemExit(f"--root {root}: no such file or folder")
+    for opt, fmts in (('queries', ('coco',)), ('ann', ('voxdet',)), ('set', ('soir-pt',)), ('allow_empty', ('coco',)), ('instance_key', ('coco',))):
+        if kw.get(opt) and fmt not in fmts: raise ValueError(f"--{opt.replace('_', '-')} is for --format {' or '.join(fmts)}, not {fmt}")
+    lenient = bool(kw.get('lenient'))
     if fmt == 'coco':
         q = kw.get('queries')
         if q is not None and not Path(q).is_file(): raise ValueError(f"--queries {q}: no such COCO query file")
-        return loaders.load_coco_soir(root, kw.get('image_root'), queries=q or 'largest', query_root=kw.get('query_root'))
-    if kw.get('queries'): raise ValueError(f"--queries is for --format coco, not {fmt}")
-    if fmt == 'voxdet': return loaders.load_voxdet_soir(root)
-    if fmt == 'permir': return loaders.load_permir(root)
+        try: return loaders.load_coco_soir(root, kw.get('image_root'), queries=q or 'largest', query_root=kw.get('query_root'), lenient=lenient,
+                                           allow_empty=bool(kw.get('allow_empty')), instance_key=kw.get('instance_key') or 'auto')
+        except ValueError as e:
+            if 'empty annotation list' in str(e): raise ValueError(f"{e} (a gallery with distractor images, which hold no annotated object: pass --allow-empty)") from None
+            raise
+    if fmt == 'voxdet': return loaders.load_voxdet_soir(root, ann=kw.get('ann'), lenient=lenient)
+    if fmt == 'soir-pt': return loaders.load_soir_pt(root, set=kw.get('set'), image_root=kw.get('image_root'), lenient=lenient)
+    if fmt == 'permir': return loaders.load_permir(root, lenient=lenient)
     if fmt in ('instre-xs', 'instre-xxs'): return loaders.load_instre(root, variant=fmt.split('-')[1])
     raise SystemExit(f"unknown --format {fmt!r}")
 
@@ -215,7 +222,8 @@ def cmd_eval(args) -> int:
     from mao_nb.stage_b import StageBConfig
     from mao_nb.report import write_report
     if args.objects and 'sam' in args.objects and not args.sam_checkpoint: raise ValueError("--objects with sam needs --sam-checkpoint FILE")
-    ds = load_eval_dataset(args.format, args.root, image_root=args.image_root, queries=args.queries, query_root=args.query_root)
+    ds = load_eval_dataset(args.format, args.root, image_root=args.image_root, queries=args.queries, query_root=args.query_root, ann=args.ann,
+                           set=args.set, allow_empty=args.allow_empty, instance_key=args.instance_key, lenient=args.lenient)
     print(f'{ds.name}: {len(ds.gallery)} gallery images, {len(ds.queries)} queries')
     bbs = {args.backbone: get_backbone(args.backbone)}
     if args.adapter: bbs[f'{args.backbone} + stage A'] = get_backbone(args.backbone, args.adapter)
@@ -361,9 +369,15 @@ def build_parser() -> argparse.ArgumentParser:
     bb_args(s); s.set_defaults(func=cmd_search)
     s = sub.add_parser('eval', help='run the ablation on a benchmark (generated, VoxDet-SoIR, PerMiR, INSTRE, COCO-style)',
                        description='Evaluate methods (mAP, Recall@1/5/10, each gallery image counted once) on a benchmark.')
-    s.add_argument('--format', default='haystack', choices=['haystack', 'coco', 'voxdet', 'permir', 'instre-xs', 'instre-xxs'])
-    s.add_argument('--root', default=None, help='benchmark root folder (coco: the annotation json); haystack: the preset name')
-    s.add_argument('--image-root', default=None, help='coco: folder of the images')
+    s.add_argument('--format', default='haystack', choices=['haystack', 'coco', 'voxdet', 'soir-pt', 'permir', 'instre-xs', 'instre-xxs'])
+    s.add_argument('--root', default=None, help='voxdet: the VoxDet folder holding RoboTools/; soir-pt: the authors\' anns.pt; permir: the folder of videos; '
+                                               'coco: the annotation json; haystack: the preset name')
+    s.add_argument('--image-root', default=None, help='coco: folder of the images; soir-pt: the folder that replaces the stored paths\' prefix (e.g. the VoxDet folder)')
+    s.add_argument('--ann', default=None, help="voxdet: read the authors' anns.pt instead of the RoboTools tree")
+    s.add_argument('--set', default=None, help="soir-pt: the set to evaluate when the file holds several (RoboTools, OWID)")
+    s.add_argument('--allow-empty', action='store_true', help='coco: keep gallery images without annotations (distractors)')
+    s.add_argument('--instance-key', default=None, choices=['instance_id', 'category_id'], help='coco: the annotation key of the object instance (default: instance_id when present)')
+    s.add_argument('--lenient', action='store_true', help='skip (and count) invalid images instead of stopping')
     s.add_argument('--queries', default=None, help="coco: a COCO json of your own query images, one annotation each (default: the largest view of each instance, taken out of the gallery)")
     s.add_argument('--query-root', default=None, help='coco: folder of the query images (default: the query json\'s folder)')
     bb_args(s)

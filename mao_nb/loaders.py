@@ -15,7 +15,8 @@ from .data import SoIRDataset, DatasetError, Skips, check_record
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'image_hw', 'read_mask', 'polygons_to_mask', 'coco_segmentation_to_rle', 'load_image_folder',
-           'load_coco_soir', 'dataset_to_coco', 'load_voxdet_soir', 'read_permir_masks', 'load_permir', 'load_instre']
+           'load_coco_soir', 'dataset_to_coco', 'load_torch_annotations', 'decode_soir_rle', 'load_soir_pt',
+           'read_voxdet_mask', 'load_voxdet_soir', 'read_npy_data', 'read_permir_masks', 'load_permir', 'load_instre']
 
 # %% ../nbs/api/17_loaders.ipynb #2e11cb4e
 IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp', '.ppm', '.pgm', '.pbm'}
@@ -391,271 +392,275 @@ def dataset_to_coco(ds: SoIRDataset, # any dataset
     write_json(query_json, {'info': info, **q, 'categories': categories})
     return json_path, query_json
 
-# %% ../nbs/api/17_loaders.ipynb #e6e4623c
-_GAL_KEYS = ('gallery', 'images', 'test', 'scenes')
-_PATH_KEYS = ('img_path', 'path', 'image_path', 'file_name', 'filename', 'image')
-_BOX_KEYS = ('boxes', 'bboxes', 'bbox', 'gt_boxes')
-_ID_KEYS = ('obj_ids', 'object_ids', 'instance_ids', 'labels', 'category_ids', 'ids', 'gt_labels')
-_QRY_KEYS = ('queries', 'query', 'refs', 'references')
-_RGB_KEYS = ('rgb', 'rgb_paths', 'views', 'images', 'img_paths')
-_MASK_KEYS = ('mask', 'masks', 'mask_paths')
-_OBJ_KEYS = ('obj_id', 'object_id', 'instance_id', 'id', 'category_id')
+# %% ../nbs/api/17_loaders.ipynb #31a0c943
+def _np_safe_globals() -> list:
+    "numpy's scalar and array reconstruction and its dtypes: what a torch.save of numpy data refers to (data, never code)."
+    core = np._core if hasattr(np, '_core') else np.core
+    mm = core.multiarray
+    objs = [mm.scalar, mm._reconstruct, np.ndarray, np.dtype]
+    objs += [type(np.dtype(t)) for t in ('bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'float16', 'float32', 'float64')]
+    return objs + [(mm.scalar, 'numpy.core.multiarray.scalar'), (mm._reconstruct, 'numpy.core.multiarray._reconstruct')]  # files from numpy 1
 
-def _pick(d: dict, keys: tuple, what: str, where: str):
-    for k in keys:
-        if k in d: return d[k]
-    raise DatasetError(f"{where}: no {what} key (looked for {list(keys)}; found {sorted(map(str, d))})")
+def load_torch_annotations(path: str|Path, # a torch.save file of plain python and numpy data (e.g. the SoIR authors' anns.pt)
+                          ) -> object: # what it holds
+    "Load an annotation file with `torch.load(weights_only=True)`, numpy's data types allowed; a file that names anything else is refused."
+    import torch, pickle
+    path = Path(path)
+    if not path.is_file(): raise DatasetError(f"annotation file not found: {path}")
+    allowed = _np_safe_globals()
+    try:
+        with torch.serialization.safe_globals(allowed): return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError:
+        ok = {f'{o.__module__}.{o.__qualname__}' for o in allowed if not isinstance(o, tuple)} | {n for o in allowed if isinstance(o, tuple) for n in o[1:]}
+        try: names = [n for n in torch.serialization.get_unsafe_globals_in_checkpoint(path) if n not in ok]
+        except Exception: names = []
+        raise DatasetError(f"{path}: refused: it holds {', '.join(names[:3]) or 'objects'} besides plain data, and loading it could run code") from None
+    except Exception as e: raise DatasetError(f"{path}: not a readable torch file ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
 
-def _as_list(v) -> list: return [v] if isinstance(v, (str, Path)) else list(v)
+def decode_soir_rle(rle: dict, # {'counts': run lengths, 'size': (H, W), 'transpose': bool}
+                    where: str='mask', # how errors name it
+                   ) -> np.ndarray: # [H, W] bool (or [W, H] when transposed, as the authors' decoder returns it)
+    "The SoIR authors' run-length mask: runs over the row-major flattened mask, alternating from 0; transposed when 'transpose' (their default)."
+    try: h, w = (int(v) for v in rle['size']); counts = np.asarray([int(c) for c in rle['counts']], np.int64)
+    except (KeyError, TypeError, ValueError) as e: raise _err(where, 'invalid annotation', f": not a SoIR run-length mask ({e})") from None
+    if (counts < 0).any() or counts.sum() != h * w or h * w > 2 ** 31:
+        raise _err(where, 'invalid annotation', f": run lengths sum to {int(counts.sum())}, the mask has {h}x{w} pixels")
+    m = np.repeat(np.arange(len(counts)) % 2 == 1, counts).reshape(h, w)
+    return m.T if rle.get('transpose', True) else m
 
-def _to_np(v, what: str, where: str) -> np.ndarray:
-    try: return np.asarray(v.detach().cpu().numpy() if hasattr(v, 'detach') else v, dtype=np.float64)
-    except (TypeError, ValueError) as e: raise DatasetError(f"{where}: {what} is not numeric: {e}") from e
+# %% ../nbs/api/17_loaders.ipynb #e0d9c8ba
+_ANCHORS = ('RoboTools', 'OWID') # folders at which the SoIR authors' absolute paths are cut (and any folder named INSTRE*)
 
-# %% ../nbs/api/17_loaders.ipynb #cfa126df
-def _write_voxdet_fixture(folder: str|Path, # where to write the VoxDet-SoIR-like tree
-                         n_scenes: int=2, # scene folders
-                         frames_per_scene: int=2, # gallery images per scene
-                         n_instances: int=3, # objects, ids 1..n_instances
-                         n_views: int=3, # query views per object
-                         size: tuple=(96, 128), # (H, W) of each gallery image
-                         seed: int=0,
-                        ) -> dict: # {'root', 'anns_pt', 'coco_json', 'query_dir', 'masks': {image path: [(id, [H, W] bool)]}}
-    "Write a tiny VoxDet-SoIR-like tree (scenes, COCO json, OWID views, anns.pt)."
-    import torch
-    root = Path(folder); rng, (h, w) = np.random.default_rng(seed), size
-    test_dir = root/'RoboTools'/'test'
-    images, anns, gal, truth = [], [], [], {}
-    for s in range(n_scenes):
-        for f in range(frames_per_scene):
-            rel = f'scene_{s:03d}/rgb/{f:06d}.jpg'; (test_dir/rel).parent.mkdir(parents=True, exist_ok=True)
-            img = _background(rng, h, w); ids = rng.choice(np.arange(1, n_instances + 1), size=int(rng.integers(1, min(3, n_instances) + 1)), replace=False)
-            boxes, truth[f'RoboTools/test/{rel}'] = [], []
-            for oid, (x0, y0, s_) in zip(ids, _place(rng, h, w, len(ids), (8, 16))):
-                m = _shape_mask('disc', h, w, x0, y0, s_); img[m] = _COLOURS[int(oid) % len(_COLOURS)]; bx = mask_to_box(m)
-                anns.append({'id': len(anns) + 1, 'image_id': len(images) + 1, 'category_id': int(oid), 'segmentation': rle_encode(m),
-                             'bbox': [float(bx[0]), float(bx[1]), float(bx[2] - bx[0]), float(bx[3] - bx[1])], 'area': int(m.sum()), 'iscrowd': 0})
-                boxes.append(bx); truth[f'RoboTools/test/{rel}'].append((int(oid), m))
-            Image.fromarray(img).save(test_dir/rel, quality=95)
-            images.append({'id': len(images) + 1, 'file_name': rel, 'height': h, 'width': w})
-            gal.append({'img_path': f'RoboTools/test/{rel}', 'boxes': torch.tensor(np.stack(boxes)), 'obj_ids': torch.tensor([int(i) for i in ids])})
-    cats = [{'id': i, 'name': f'obj_{i:06d}'} for i in range(1, n_instances + 1)]
-    write_json(test_dir/'scene_gt_coco_all.json', {'images': images, 'annotations': anns, 'categories': cats})
-    queries = {}
-    for oid in range(1, n_instances + 1):
-        d = root/'OWID'/'P1'/f'{oid:06d}'; (d/'rgb').mkdir(parents=True, exist_ok=True); (d/'mask').mkdir(exist_ok=True)
-        queries[oid] = {'rgb': [], 'mask': []}
-        for v in range(n_views):
-            img = np.full((64, 64, 3), 255, np.uint8); s_ = 24 + 6 * v; m = _shape_mask('disc', 64, 64, 32 - s_ // 2, 32 - s_ // 2, s_)
-            img[m] = _COLOURS[oid % len(_COLOURS)]
-            Image.fromarray(img).save(d/'rgb'/f'{v:06d}.jpg', quality=95); Image.fromarray(m.astype(np.uint8) * 255).save(d/'mask'/f'{v:06d}.png')
-            queries[oid]['rgb'].append(f'OWID/P1/{oid:06d}/rgb/{v:06d}.jpg'); queries[oid]['mask'].append(f'OWID/P1/{oid:06d}/mask/{v:06d}.png')
-    torch.save({'gallery': gal, 'queries': queries}, root/'anns.pt')
-    return dict(root=root, anns_pt=root/'anns.pt', coco_json=test_dir/'scene_gt_coco_all.json', query_dir=root/'OWID'/'P1', masks=truth)
+def _reroot(key: str, # an image path as the annotation file stores it (absolute, on the machine that built it)
+            image_root: Path|None, # where the dataset lies here
+            anchor: str|None, # a prefix of the stored paths to replace by image_root (None: cut at a known folder)
+           ) -> Path:
+    "The stored path of an image, moved under `image_root`."
+    if image_root is None: return Path(key)
+    if anchor is not None:
+        if not key.startswith(anchor): raise _err(f"image {key!r}", 'image path outside the image root', f": it does not start with anchor {anchor!r}")
+        return image_root/key[len(anchor):].lstrip('/\\')
+    parts = Path(key.replace('\\', '/')).parts
+    cut = [i for i, p in enumerate(parts) if p in _ANCHORS or p.startswith('INSTRE')]
+    if not cut: raise _err(f"image {key!r}", 'image path outside the image root', f": no folder named {' or '.join(_ANCHORS)} or INSTRE* in it; pass anchor= (the prefix to replace)")
+    return image_root.joinpath(*parts[cut[0]:])
 
-# %% ../nbs/api/17_loaders.ipynb #8f9a49b4
-def _view_query(rgb: Path, mask: Path, oid: int, verify: bool) -> Query:
-    item = f"query view {rgb}"
-    hw = image_hw(rgb, item, verify); m = read_mask(mask, item)
-    if m.shape != hw: raise _err(item, 'mask of the wrong size', f": mask {mask.name} is {m.shape}, the view is {hw}")
-    if not m.any(): raise _err(item, 'empty mask', f": {mask} has no object pixels")
-    return Query(f'{oid}/{rgb.name}', rgb, hw, [ObjectAnn(mask_to_box(m), rle_encode(m), int(oid))], meta={'mask': str(mask)})
+def _boxes_ids(e: dict, item: str) -> tuple: # ([K, 4] xyxy boxes, [K] object ids) of a gallery entry
+    b, ins = e.get('bbox'), e.get('ins', e.get('label'))
+    try:
+        boxes = np.asarray(b, np.float64).reshape(-1, 4); ids = np.asarray(ins, np.int64).reshape(-1)
+    except (TypeError, ValueError) as err: raise _err(item, 'invalid annotation', f": 'bbox' and 'ins' must be numbers ({err})") from None
+    if len(boxes) != len(ids): raise _err(item, 'invalid annotation', f": {len(boxes)} boxes but {len(ids)} object ids ('ins')")
+    return boxes, ids
 
+def _soir_gallery(key: str, e: dict, path: Path, verify: bool, rid: str) -> ImageRecord:
+    item = f"image {key!r}"
+    boxes, ids = _boxes_ids(e, item); hw = image_hw(path, item, verify)
+    segs = e.get('mask') or []
+    rles = [coco_segmentation_to_rle(s, *hw) for s in segs] if len(segs) == len(boxes) else [None] * len(boxes)  # OWID: COCO segmentations
+    try: objs = [ObjectAnn(b, r, int(i)) for b, r, i in zip(boxes, rles, ids)]
+    except ValueError as err: raise _err(item, 'invalid annotation', f': {err}') from None
+    return check_record(ImageRecord(rid, path, hw, objs, meta={'set': e.get('set'), 'stored_path': key}))
+
+def _soir_query(key: str, e: dict, path: Path, verify: bool, rid: str) -> Query:
+    item = f"query {key!r}"
+    hw = image_hw(path, item, verify); ins = e.get('ins', e.get('label'))
+    if not isinstance(ins, (int, np.integer)) or isinstance(ins, bool): raise _err(item, 'invalid annotation', f": 'ins' must be one object id, got {str(ins)[:40]}")
+    rle = None
+    if isinstance(e.get('mask'), dict):
+        m = decode_soir_rle(e['mask'], item)
+        if m.shape != hw: raise _err(item, 'mask of the wrong size', f": the mask is {m.shape}, the image {hw}")
+        if not m.any(): raise _err(item, 'empty mask', ': its mask has no object pixels')
+        box, rle = mask_to_box(m), rle_encode(m)
+    else: box = np.asarray(e.get('bbox'), np.float64).reshape(4)
+    return Query(rid, path, hw, [ObjectAnn(box, rle, int(ins))], meta={'set': e.get('set'), 'stored_path': key})
+
+def load_soir_pt(path: str|Path, # the authors' annotation file (anns.pt)
+                 set: str|None=None, # keep the entries of this set ('RoboTools', 'OWID'); None: the file must hold one set
+                 image_root: str|Path|None=None, # where the images lie here (None: the stored paths as they are)
+                 anchor: str|None=None, # the prefix of the stored paths that `image_root` replaces (None: cut at RoboTools/, OWID/, INSTRE*/)
+                 views_per_instance: int|None=None, # query views kept per object (evenly spaced); None: all, the authors' protocol
+                 verify: bool|None=None, # decode every image (catches truncated files; slower); None: when lenient
+                 lenient: bool=False, # skip (and count) invalid images instead of raising
+                 name: str|None=None, # dataset name (default: the file's stem and the set)
+                ) -> SoIRDataset:
+    "Load the SoIR authors' `anns.pt` (VoxDet-SoIR, INSTRE, ...): `is_query` entries are the queries, the rest the gallery."
+    path = Path(path); verify = lenient if verify is None else verify; root = Path(image_root) if image_root is not None else None
+    d = load_torch_annotations(path)
+    if not isinstance(d, dict) or not d or not all(isinstance(v, dict) for v in d.values()):
+        raise DatasetError(f"{path}: not a SoIR annotation file: expected one dict {{image path: {{'bbox', 'ins', 'is_query', ...}}}}, got {type(d).__name__}")
+    sets = sorted({str(v['set']) for v in d.values() if 'set' in v})
+    if set is not None:
+        d = {k: v for k, v in d.items() if v.get('set') == set}
+        if not d: raise DatasetError(f"{path}: no entries of set {set!r}; it holds {sets}")
+    elif len(sets) > 1: raise DatasetError(f"{path} holds the sets {sets}: choose one with set= (--set)")
+    guard, gallery, views = _Guard(lenient), [], defaultdict(list)
+    for key, e in d.items():
+        key = str(key)
+        p = guard(f"image {key!r}", _reroot, key, root, anchor)
+        if p is None: continue
+        rid = p.relative_to(root).as_posix() if root is not None else key  # the path under image_root: the same id on every machine
+        if e.get('is_query'):
+            q = guard(f"query {key!r}", _soir_query, key, e, p, verify, rid)
+            if q is not None: views[q.instance_id].append(q)
+        else:
+            r = guard(f"image {key!r}", _soir_gallery, key, e, p, verify, rid)
+            if r is not None: gallery.append(r)
+    ids = {o.instance_id for r in gallery for o in r.objects}
+    queries = [q for i in sorted(views) if i in ids for q in _spaced(sorted(views[i], key=lambda q: _natural(q.image_id)), views_per_instance)]
+    gallery.sort(key=lambda r: _natural(r.image_id))
+    meta = dict(source='soir-pt', ann=str(path), set=set or (sets[0] if sets else None), image_root=str(root) if root else None,
+                views_per_instance=views_per_instance, instances_without_gallery=sorted(k for k in views if k not in ids),
+                gallery_masks='boxes' if not any(o.rle is not None for r in gallery for o in r.objects) else 'annotated')
+    if meta['gallery_masks'] == 'boxes': warnings.warn(f"{path.name}: the gallery objects have boxes only: the ORACLE uses each box as its mask (object source 'oracle+sam' segments them)")
+    return _finish(name or f"{path.stem}{'-' + meta['set'] if meta['set'] else ''}", gallery, queries, guard, meta)
+
+# %% ../nbs/api/17_loaders.ipynb #4dd3be60
 def _spaced(xs: list, k: int|None) -> list:
     if k is None or k >= len(xs): return list(xs)
     return [xs[i] for i in np.unique(np.linspace(0, len(xs) - 1, k).round().astype(int))]
 
-def _scan_views(query_dir: Path, ids: set, names: dict) -> dict:
-    "{object id: [(rgb path, mask path)]} from <query_dir>/<object>/rgb|mask."
+def read_voxdet_mask(path: str|Path, # a view's mask image
+                     item: str|None=None, # how errors name it
+                    ) -> np.ndarray: # [H, W] bool
+    "A VoxDet view mask, read as the SoIR authors read it: channel 0; above 1, the pixels at or above the median of its distinct values."
+    path = Path(path); item = item or f"mask {path}"
+    if not path.is_file(): raise _err(item, 'mask file not found', f": {path}")
+    try:
+        with Image.open(path) as im: a = np.asarray(im)
+    except Exception as e: raise _err(item, 'corrupt or unreadable mask file', f": {path} ({type(e).__name__})") from None
+    a = a[..., 0] if a.ndim == 3 else a
+    return a >= np.median(np.unique(a)) if a.max() > 1 else a > 0
+
+def _view_query(rgb: Path, mask: Path, oid: int, verify: bool, rid: str) -> Query:
+    item = f"query view {rgb}"
+    hw = image_hw(rgb, item, verify); m = read_voxdet_mask(mask, item)
+    if m.shape != hw: raise _err(item, 'mask of the wrong size', f": mask {mask.name} is {m.shape}, the view is {hw}")
+    if not m.any(): raise _err(item, 'empty mask', f": {mask} has no object pixels")
+    return Query(rid, rgb, hw, [ObjectAnn(mask_to_box(m), rle_encode(m), int(oid))], meta={'mask': str(mask)})
+
+def _video_views(video_dir: Path) -> dict:
+    "{object id: [(rgb, mask)]} of RoboTools/test_video/<name>_<id>/{rgb,mask}/<frame>."
+    if not video_dir.is_dir(): raise DatasetError(f"query folder not found: {video_dir} (VoxDet's RoboTools/test_video)")
     out = {}
-    if not query_dir.is_dir(): raise DatasetError(f"query folder not found: {query_dir}")
-    for d in sorted(p for p in query_dir.iterdir() if p.is_dir()):
-        oid = int(d.name) if d.name.isdigit() else names.get(d.name)
-        if oid is None or oid not in ids: continue
+    for d in sorted(p for p in video_dir.iterdir() if p.is_dir()):
+        tail = d.name.rsplit('_', 1)[-1]
+        if not tail.isdigit(): raise DatasetError(f"{d}: a view folder is named <name>_<object id>, got {d.name!r}")
         rgbs = sorted((p for p in (d/'rgb').glob('*') if p.suffix.lower() in IMAGE_EXTS), key=lambda p: _natural(p.name))
-        masks = {p.stem: p for p in (d/'mask').glob('*') if p.suffix.lower() in IMAGE_EXTS}
-        out[oid] = [(p, masks.get(p.stem, d/'mask'/f'{p.stem}.png')) for p in rgbs]
+        out.setdefault(int(tail), []).extend((p, d/'mask'/p.name) for p in rgbs)
     return out
 
-def _pt_views(q, root: Path) -> dict:
-    where = 'anns.pt queries'
-    items = q.items() if isinstance(q, dict) else [(_pick(e, _OBJ_KEYS, 'object id', where), e) for e in q]
-    out = {}
-    for oid, e in items:
-        rgbs, masks = _as_list(_pick(e, _RGB_KEYS, 'view (rgb)', f'{where}[{oid}]')), _as_list(_pick(e, _MASK_KEYS, 'mask', f'{where}[{oid}]'))
-        if len(rgbs) != len(masks): raise DatasetError(f"{where}[{oid}]: {len(rgbs)} views but {len(masks)} masks")
-        out[int(oid)] = [(root/str(r), root/str(m)) for r, m in zip(rgbs, masks)]
-    return out
-
-def _pt_gallery(entries, root: Path, box_format: str, guard: _Guard, verify: bool) -> list:
-    if isinstance(entries, dict): entries = [{'img_path': k, **v} for k, v in entries.items()]
-    recs = []
-    for i, e in enumerate(entries):
-        def one(e=e, i=i):
-            if not isinstance(e, dict): raise DatasetError(f"anns.pt gallery entry {i}: expected a dict, got {type(e).__name__}")
-            p = str(_pick(e, _PATH_KEYS, 'image path', f'anns.pt gallery entry {i}')); item = f"image {p!r}"
-            boxes = _to_np(_pick(e, _BOX_KEYS, 'boxes', item), 'boxes', item).reshape(-1, 4)
-            ids = _to_np(_pick(e, _ID_KEYS, 'object ids', item), 'object ids', item).reshape(-1).astype(int)
-            if len(ids) != len(boxes): raise _err(item, 'invalid annotation', f": {len(boxes)} boxes but {len(ids)} object ids")
-            if box_format == 'xywh': boxes = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], 1)
-            hw = image_hw(root/p, item, verify)
-            try: objs = [ObjectAnn(b, None, int(o)) for b, o in zip(boxes, ids)]
-            except ValueError as err: raise _err(item, 'invalid annotation', f': {err}') from err
-            return check_record(ImageRecord(p, root/p, hw, objs))
-        r = guard(f'anns.pt gallery entry {i}', one)
-        if r is not None: recs.append(r)
-    return recs
-
-def load_voxdet_soir(root: str|Path, # the folder holding anns.pt / RoboTools / OWID
-                     ann: str|Path='anns.pt', # 'anns.pt' (the SoIR dict) or the RoboTools COCO json; relative to root
-                     query_dir: str|Path|None='OWID/P1', # <query_dir>/<object id>/{rgb,mask}/ (used when anns.pt has no queries)
-                     views_per_instance: int|None=1, # views per object used as queries (evenly spaced); None: all
-                     image_root: str|Path|None=None, # COCO route: folder of the json's file_names (default: the json's folder)
-                     box_format: str='xyxy', # anns.pt boxes: 'xyxy' or 'xywh'
-                     weights_only: bool=True, # torch.load safety: refuse pickled code (set False only for a trusted file)
+def load_voxdet_soir(root: str|Path, # the VoxDet folder holding RoboTools/ (or RoboTools/ itself)
+                     ann: str|Path|None=None, # the authors' anns.pt instead of the tree (read with `load_soir_pt`, set 'RoboTools')
+                     views_per_instance: int|None=None, # query views kept per object (evenly spaced); None: every frame, the authors' protocol
                      verify: bool|None=None, # decode every image (catches truncated files; slower); None: when lenient
                      lenient: bool=False, # skip (and count) invalid images and views instead of raising
                      name: str='voxdet-soir',
                     ) -> SoIRDataset:
-    "Load VoxDet-SoIR (from `anns.pt` or the RoboTools COCO json) as a `SoIRDataset`."
-    root = Path(root); ann = Path(ann) if Path(ann).is_absolute() else root/ann; verify = lenient if verify is None else verify
-    if box_format not in ('xyxy', 'xywh'): raise ValueError(f"box_format must be 'xyxy' or 'xywh', got {box_format!r}")
-    guard, names, pt_views = _Guard(lenient), {}, None
-    if ann.suffix == '.json':
-        d = _read_json(ann, 'RoboTools COCO json'); names = {c.get('name'): c.get('id') for c in d.get('categories', [])}
-        gallery, _, _ = _coco_records(d, ann, Path(image_root) if image_root else ann.parent, 'category_id', guard, verify, False)
-    else:
-        import torch, pickle
-        if not ann.is_file(): raise DatasetError(f"VoxDet-SoIR annotation file not found: {ann}")
-        try: d = torch.load(ann, map_location='cpu', weights_only=weights_only)
-        except pickle.UnpicklingError as e: raise DatasetError(f"{ann}: holds more than plain dicts/lists/tensors, so weights_only=True refuses it; "
-                                                               f"pass weights_only=False only if you trust the file ({str(e)[:200]})") from e
-        except Exception as e: raise DatasetError(f"{ann}: not a readable torch file ({type(e).__name__}: {e})") from e
-        if isinstance(d, dict) and not any(k in d for k in _GAL_KEYS) and d and all(isinstance(v, dict) and any(b in v for b in _BOX_KEYS) for v in d.values()):
-            d = {'gallery': d}  # {image path: entry}
-        entries = d if isinstance(d, (list, tuple)) else _pick(d, _GAL_KEYS, 'gallery', str(ann))
-        gallery = _pt_gallery(entries, root, box_format, guard, verify)
-        q = next((d[k] for k in _QRY_KEYS if isinstance(d, dict) and k in d), None)
-        if q is not None: pt_views = _pt_views(q, root)
-    ids = {o.instance_id for r in gallery for o in r.objects}
-    views = pt_views if pt_views is not None else _scan_views(root/query_dir if not Path(query_dir).is_absolute() else Path(query_dir), ids, names)
-    queries = []
+    "Load VoxDet-SoIR from VoxDet's RoboTools tree (COCO json + view videos), or from the authors' `anns.pt`."
+    root = Path(root); rt = root if root.name == 'RoboTools' else root/'RoboTools'
+    if ann is not None:
+        return load_soir_pt(ann, set='RoboTools', image_root=rt.parent, views_per_instance=views_per_instance, verify=verify, lenient=lenient, name=name)
+    verify = lenient if verify is None else verify
+    js = rt/'test'/'scene_gt_coco_all.json'
+    if not js.is_file(): raise DatasetError(f"VoxDet-SoIR: {js} not found: pass the VoxDet folder that holds RoboTools/ (or ann= the authors' anns.pt)")
+    guard = _Guard(lenient)
+    gallery, _, _ = _coco_records(_read_json(js, 'RoboTools COCO json'), js, rt/'test', 'category_id', guard, verify, True)
+    gallery = [ImageRecord(r.path.relative_to(rt.parent).as_posix(), r.path, r.size, r.objects, meta=r.meta) for r in gallery]  # ids as in anns.pt, re-rooted
+    ids = {o.instance_id for r in gallery for o in r.objects}; views = _video_views(rt/'test_video'); queries = []
     for oid in sorted(views):
         if oid not in ids: continue
         for rgb, mask in _spaced(views[oid], views_per_instance):
-            qr = guard(f'query view {rgb}', _view_query, rgb, mask, oid, verify)
-            if qr is not None: queries.append(qr)
-    meta = dict(source='voxdet-soir', root=str(root), ann=str(ann), views_per_instance=views_per_instance,
-                instances_without_query=sorted(ids - {q.instance_id for q in queries}))
+            q = guard(f'query view {rgb}', _view_query, rgb, mask, oid, verify, rgb.relative_to(rt.parent).as_posix())
+            if q is not None: queries.append(q)
+    boxes_only = not any(o.rle is not None for r in gallery for o in r.objects)
+    if boxes_only: warnings.warn(f"{js.name}: the gallery objects have boxes only: the ORACLE uses each box as its mask (object source 'oracle+sam' segments them)")
+    meta = dict(source='voxdet-soir', root=str(root), views_per_instance=views_per_instance, gallery_masks='boxes' if boxes_only else 'annotated',
+                instances_without_query=sorted(ids - {q.instance_id for q in queries}), instances_without_gallery=sorted(set(views) - ids))
     return _finish(name, gallery, queries, guard, meta)
 
-# %% ../nbs/api/17_loaders.ipynb #6fc8d1e3
-def _npz_frames(z, n_frames: int, where: str):
-    keys = list(z.keys())
-    for k in ('masks', 'mask', 'arr_0'):
-        if k in keys: return np.asarray(z[k])
-    if len(keys) != n_frames: raise DatasetError(f"{where}: cannot tell the masks apart: keys {keys} (expected 'masks', 'arr_0' or one key per frame)")
-    return [np.asarray(z[k]) for k in sorted(keys, key=_natural)]
+# %% ../nbs/api/17_loaders.ipynb #0d3bfc6f
+_PLAIN = {('numpy', 'ndarray'), ('numpy', 'dtype'), ('numpy.core.multiarray', '_reconstruct'), ('numpy._core.multiarray', '_reconstruct'),
+          ('numpy.core.multiarray', 'scalar'), ('numpy._core.multiarray', 'scalar')} # what a pickled numpy array of plain data refers to
 
-def read_permir_masks(path: str|Path, # a PerMiR masks.npz.npy (or .npy/.npz) file
-                      n_frames: int=3, # frames in the video
-                      target: int=0, # which object is the target (index into K, or into the sorted non-zero labels)
-                      allow_pickle: bool=False, # allow pickled dicts (runs code from the file: trusted files only)
-                     ) -> np.ndarray: # [F, K, H, W] bool, the target at index 0
-    "Read PerMiR masks in any of the layouts above as [frames, objects, H, W], target first."
-    path = Path(path); where = str(path)
-    if not path.is_file(): raise _err(where, 'mask file not found')
-    try: a = np.load(path, allow_pickle=allow_pickle)
-    except ValueError as e:
-        if 'allow_pickle' in str(e): raise _err(where, 'mask file needs pickle', ": it holds python objects; pass allow_pickle=True if you trust it") from e
-        raise _err(where, 'corrupt or unreadable mask file', f" ({e})") from e
-    except Exception as e: raise _err(where, 'corrupt or unreadable mask file', f" ({type(e).__name__}: {e})") from e
-    if isinstance(a, np.lib.npyio.NpzFile):
-        with a: a = _npz_frames(a, n_frames, where)
-    elif isinstance(a, np.ndarray) and a.dtype == object and a.ndim == 0: a = a.item()
-    if isinstance(a, dict): a = _npz_frames(a, n_frames, where)
-    frames = [np.asarray(x) for x in a] if isinstance(a, list) else None
-    a = np.stack(frames) if frames is not None and len({f.shape for f in frames}) == 1 else (a if frames is None else None)
-    if a is None: raise _err(where, 'invalid annotation', ': the frames\' masks have different shapes')
-    if a.ndim == 3:
-        if a.dtype != bool and len(np.unique(a)) > 2:  # a label map per frame
-            labels = [int(v) for v in np.unique(a) if v != 0]
-            if not 0 <= target < len(labels): raise _err(where, 'invalid annotation', f': target {target} but only labels {labels}')
-            order = [labels[target]] + [l for l in labels if l != labels[target]]
-            a = np.stack([a == l for l in order], 1)
-        else: a = a[:, None]
-    elif a.ndim == 4:
-        if not 0 <= target < a.shape[1]: raise _err(where, 'invalid annotation', f': target {target} but only {a.shape[1]} objects')
-        a = a[:, [target] + [k for k in range(a.shape[1]) if k != target]]
-    else: raise _err(where, 'invalid annotation', f': masks of shape {a.shape}; expected [F, H, W] or [F, K, H, W]')
-    if len(a) != n_frames: raise _err(where, 'invalid annotation', f': masks for {len(a)} frames, the video has {n_frames}')
-    return a > (127 if a.dtype != bool and a.max() > 1 else 0)
+class _DataUnpickler(__import__('pickle').Unpickler):
+    "Unpickle numpy arrays, dtypes and plain containers; refuse every other class or function (so nothing in the file can run)."
+    def find_class(self, module: str, name: str):
+        if (module, name) in _PLAIN or (module == 'numpy.dtypes' and name.endswith('DType')): return super().find_class(module, name)
+        raise DatasetError(f"refused: it refers to {module}.{name}, which is not plain data (loading it could run code)")
 
-# %% ../nbs/api/17_loaders.ipynb #d08c13d7
-def _write_permir_fixture(folder: str|Path, # where the video folders go
-                         n_videos: int=3, # number of videos (queries)
-                         layout: str='stack', # 'stack' [3,H,W] bool | 'objects' [3,K,H,W] uint8 0/255 | 'labels' [3,H,W] int | 'npz' | 'dict' (pickled)
-                         size: tuple=(72, 96), # (H, W)
-                         seed: int=0,
-                        ) -> dict: # {'root', 'masks': {video: [3, H, W] bool target masks}}
-    "Write a tiny PerMiR-like folder of videos (3 frames + masks.npz.npy each)."
-    root = Path(folder); rng, (h, w) = np.random.default_rng(seed), size; truth = {}
-    for v in range(n_videos):
-        d = root/f'{v}'; d.mkdir(parents=True, exist_ok=True)
-        sides = rng.permutation([8, 12, 16]); tgt, oth = [], []
-        for f in range(3):
-            img = _background(rng, h, w); (x0, y0, s), (x1, y1, s1) = _place(rng, h, w, 2, (8, 18))
-            s = min(int(sides[f]), h - y0, w - x0); m = np.zeros((h, w), bool); m[y0:y0 + s, x0:x0 + s] = True
-            o = _shape_mask('disc', h, w, x1, y1, s1); img[o] = _COLOURS[(v + 4) % len(_COLOURS)]; img[m] = _COLOURS[v % len(_COLOURS)]
-            tgt.append(m); oth.append(o & ~m); Image.fromarray(img).save(d/f'{f}.jpg', quality=95)
-        t, o = np.stack(tgt), np.stack(oth); truth[f'{v}'] = t
-        p = d/'masks.npz.npy'
-        if layout == 'stack': np.save(p, t)
-        elif layout == 'objects': np.save(p, np.stack([t, o], 1).astype(np.uint8) * 255)
-        elif layout == 'labels': np.save(p, t.astype(np.int32) * 3 + o.astype(np.int32) * 7)
-        elif layout == 'npz':
-            with open(p, 'wb') as fh: np.savez_compressed(fh, masks=t)
-        elif layout == 'dict': np.save(p, {str(f): t[f] for f in range(3)}, allow_pickle=True)
-        else: raise ValueError(f"unknown layout {layout!r}")
-    return dict(root=root, masks=truth)
+def read_npy_data(path: str|Path, # a .npy file, possibly a pickled object array (np.save of a list of dicts)
+                 ) -> np.ndarray: # what np.load would return, read without running code
+    "Read a .npy file; object arrays go through an unpickler that admits only numpy data and plain containers."
+    import pickle
+    path = Path(path)
+    if not path.is_file(): raise _err(str(path), 'mask file not found')
+    try:
+        with open(path, 'rb') as f:
+            version = np.lib.format.read_magic(f)
+            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read is None: raise ValueError(f"npy format version {version}")
+            shape, fortran, dtype = read(f)
+            if not dtype.hasobject: f.seek(0); return np.load(f, allow_pickle=False)
+            return _DataUnpickler(f).load()  # np.save wrote pickle.dump(array) after the header
+    except DatasetError as e: raise DatasetError(f"{path}: {e}") from None
+    except (ValueError, OSError, EOFError, pickle.UnpicklingError, TypeError, AttributeError) as e:
+        raise _err(str(path), 'corrupt or unreadable mask file', f" ({type(e).__name__}: {' '.join(str(e).split())[:160]})") from None
 
-# %% ../nbs/api/17_loaders.ipynb #215b2297
-def _permir_video(d: Path, vi: int, target: int, allow_pickle: bool, verify: bool) -> tuple:
+def read_permir_masks(path: str|Path, # a video's masks.npz.npy
+                     ) -> tuple: # ([F, H, W] bool target masks, the target's track id or None)
+    "A PerMiR video's target masks: F dicts {track id: mask} as the authors' generator saves them (or a plain [F, H, W] array)."
+    a = read_npy_data(path); where = str(path)
+    if isinstance(a, np.ndarray) and a.dtype != object:
+        if a.ndim != 3: raise _err(where, 'invalid annotation', f": masks of shape {a.shape}; expected [frames, H, W]")
+        return a > (127 if a.dtype != bool and a.max() > 1 else 0), None
+    frames = list(a) if isinstance(a, (np.ndarray, list, tuple)) else None
+    if not frames or not all(isinstance(f, dict) and len(f) == 1 for f in frames):
+        raise _err(where, 'invalid annotation', ": expected one dict {track id: mask} per frame (the PerMiR generator's format)")
+    tracks = {k for f in frames for k in f}
+    if len(tracks) != 1: raise _err(where, 'invalid annotation', f": the frames hold different track ids {sorted(map(str, tracks))}")
+    ms = [np.asarray(next(iter(f.values()))) for f in frames]
+    if any(m.ndim != 2 for m in ms) or len({m.shape for m in ms}) != 1: raise _err(where, 'invalid annotation', f": masks of shapes {[m.shape for m in ms]}")
+    return np.stack(ms) > 0, next(iter(tracks))
+
+# %% ../nbs/api/17_loaders.ipynb #2c7375bf
+def _permir_video(d: Path, vi: int, verify: bool, min_area: float) -> tuple|str: # (query, gallery records), or 'small' when left out
     frames = sorted((p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.stem.isdigit()), key=lambda p: int(p.stem))
     item = f"video {d.name!r}"
     if not frames: raise _err(item, 'image file not found', f": no frames (0.jpg, 1.jpg, ...) in {d}")
-    mp = next((d/n for n in ('masks.npz.npy', 'masks.npy', 'masks.npz') if (d/n).is_file()), d/'masks.npz.npy')
-    masks = read_permir_masks(mp, len(frames), target, allow_pickle)
+    masks, track = read_permir_masks(d/'masks.npz.npy')
+    if len(masks) != len(frames): raise _err(item, 'invalid annotation', f": masks for {len(masks)} frames, the video has {len(frames)}")
     hws = [image_hw(p, f'{item} frame {p.name!r}', verify) for p in frames]
     for p, hw in zip(frames, hws):
-        if masks.shape[2:] != hw: raise _err(f'{item} frame {p.name!r}', 'mask of the wrong size', f": masks are {masks.shape[2:]}, the frame is {hw}")
-    areas = masks[:, 0].sum((1, 2))
-    if areas.max() == 0: raise _err(item, 'empty mask', ': the target is empty in every frame')
-    qf = int(areas.argmax())
-    objs = lambda f, inst_first: [ObjectAnn(mask_to_box(m), rle_encode(m), vi if k == 0 else -1) for k, m in enumerate(masks[f]) if m.any() and (k == 0 or inst_first)]
-    query = Query(f'{d.name}/{frames[qf].name}', frames[qf], hws[qf], objs(qf, False), meta={'video': d.name, 'frame': qf})
-    gallery = [check_record(ImageRecord(f'{d.name}/{p.name}', p, hw, objs(f, True), meta={'video': d.name, 'frame': f}), need_objects=False)
-               for f, (p, hw) in enumerate(zip(frames, hws)) if f != qf]
+        if masks.shape[1:] != hw: raise _err(f'{item} frame {p.name!r}', 'mask of the wrong size', f": masks are {masks.shape[1:]}, the frame is {hw}")
+    area = masks.reshape(len(masks), -1).mean(1)
+    if area.min() < min_area: return 'small'  # the authors leave out a video whose target is under 0.5% of a frame
+    qf = int(area.argmax())
+    obj = lambda f: [ObjectAnn(mask_to_box(masks[f]), rle_encode(masks[f]), vi)]
+    meta = lambda f: {'video': d.name, 'frame': f, 'track': None if track is None else int(track)}
+    query = Query(f'{d.name}/{frames[qf].name}', frames[qf], hws[qf], obj(qf), meta=meta(qf))
+    gallery = [check_record(ImageRecord(f'{d.name}/{p.name}', p, hw, obj(f), meta=meta(f))) for f, (p, hw) in enumerate(zip(frames, hws)) if f != qf]
     return check_record(query), gallery
 
-def load_permir(root: str|Path, # folder of video folders
-                target: int=0, # which object in the masks file is the target (see `read_permir_masks`)
-                allow_pickle: bool=False, # allow pickled mask files (trusted files only)
+def load_permir(root: str|Path, # folder of video folders (0, 1, 2, ...)
+                min_area: float=0.005, # leave out a video whose target covers less of any frame (the authors' rule)
                 verify: bool|None=None, # decode every frame (catches truncated files; slower); None: when lenient
                 lenient: bool=False, # skip (and count) invalid videos instead of raising
                 name: str='permir',
                ) -> SoIRDataset:
-    "Load PerMiR: per video, the frame with the largest target mask is the query, the others the gallery."
+    "Load PerMiR as its authors' generator writes it: per video, the frame with the largest target mask is the query, the others its gallery."
     root = Path(root); verify = lenient if verify is None else verify
     if not root.is_dir(): raise DatasetError(f"PerMiR folder not found: {root}")
     videos = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith('.')), key=lambda p: _natural(p.name))
     if not videos: raise DatasetError(f"no video folders in {root}")
-    guard, gallery, queries, labels = _Guard(lenient), [], [], []
+    guard, gallery, queries, labels, small = _Guard(lenient), [], [], [], []
     for vi, d in enumerate(videos):
-        out = guard(f'video {d.name!r}', _permir_video, d, vi, target, allow_pickle, verify)
+        out = guard(f'video {d.name!r}', _permir_video, d, vi, verify, min_area)
+        if isinstance(out, str): small.append(d.name); continue
         if out is None: continue
         queries.append(out[0]); gallery += out[1]; labels += [{vi}] * len(out[1])
-    return _finish(name, gallery, queries, guard, dict(source='permir', root=str(root), videos=[d.name for d in videos]), labels)
+    meta = dict(source='permir', root=str(root), videos=[d.name for d in videos], min_area=min_area, excluded_small=small)
+    return _finish(name, gallery, queries, guard, meta, labels)
 
 # %% ../nbs/api/17_loaders.ipynb #93e0c77e
 def _write_instre_fixture(folder: str|Path, # where INSTRE-S1/ and INSTRE-M/ go
