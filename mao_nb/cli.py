@@ -211,7 +211,9 @@ def load_eval_dataset(fmt: str, root: str|None, **kw):
             if 'empty annotation list' in str(e): raise ValueError(f"{e} (a gallery with distractor images, which hold no annotated object: pass --allow-empty)") from None
             raise
     if fmt == 'voxdet': return loaders.load_voxdet_soir(root, ann=kw.get('ann'), lenient=lenient)
-    if fmt == 'soir-pt': return loaders.load_soir_pt(root, set=kw.get('set'), image_root=kw.get('image_root'), lenient=lenient)
+    if fmt == 'soir-pt':
+        s = kw.get('set')
+        return loaders.load_soir_pt(root, set=s, image_root=kw.get('image_root'), lenient=lenient, name='voxdet-soir' if s == 'RoboTools' else None)
     if fmt == 'permir': return loaders.load_permir(root, lenient=lenient)
     if fmt in ('instre-xs', 'instre-xxs'): return loaders.load_instre(root, variant=fmt.split('-')[1])
     raise SystemExit(f"unknown --format {fmt!r}")
@@ -220,7 +222,8 @@ def cmd_eval(args) -> int:
     "The ablation on a benchmark: mAP / Recall@K of each method, printed and written as an HTML report."
     from mao_nb.pipeline import PipelineConfig, METHODS, run_ablation, ablation_table
     from mao_nb.stage_b import StageBConfig
-    from mao_nb.report import write_report
+    import html
+    from mao_nb.report import write_report, published_line
     if args.objects and 'sam' in args.objects and not args.sam_checkpoint: raise ValueError("--objects with sam needs --sam-checkpoint FILE")
     ds = load_eval_dataset(args.format, args.root, image_root=args.image_root, queries=args.queries, query_root=args.query_root, ann=args.ann,
                            set=args.set, allow_empty=args.allow_empty, instance_key=args.instance_key, lenient=args.lenient)
@@ -234,7 +237,9 @@ def cmd_eval(args) -> int:
                for s in args.objects.split(',')}
     res = run_ablation(ds, bbs, sources, tuple(args.methods.split(',')) if args.methods else METHODS, args.work)
     print(ablation_table(res).markdown)
-    if args.report: print(f'report: {write_report(args.report, res, ds, title=f"mao_nb eval: {ds.name}")}')
+    pub = published_line(ds.name)  # the paper's figures for this benchmark, beside ours
+    if pub: print(pub)
+    if args.report: print(f'report: {write_report(args.report, res, ds, title=f"mao_nb eval: {ds.name}", notes=html.escape(pub or ""))}')
     return 0
 
 # %% ../nbs/api/21_cli.ipynb #d2bc7b42

@@ -15,7 +15,7 @@ from .metrics import ap_by_group, size_bucket, clutter_bucket, query_object_stat
 from .pipeline import AblationRow, ablation_table
 
 # %% auto #0
-__all__ = ['plot_ablation', 'breakdowns', 'write_report']
+__all__ = ['PUBLISHED', 'plot_ablation', 'breakdowns', 'write_report', 'published_line']
 
 # %% ../nbs/api/19_report.ipynb #0ec6bbdb
 def plot_ablation(results: list, # `AblationRow`s, from `run_ablation`
@@ -80,3 +80,22 @@ def write_report(path: str|Path, # the HTML file to write
             f'<p>{notes}</p><h2>Ablation</h2>{ablation_table(results).to_html()}' + ''.join(parts) +
             f'<h2>Environment</h2><pre>{html.escape(env)}</pre></body></html>')
     return atomic_write(path, page)
+
+# %% ../nbs/api/19_report.ipynb #1e77048e
+PUBLISHED = { # mAP % reported by the SoIR authors (paper and repository), by benchmark
+    'voxdet-soir': {'MaO-DINOv2 fine-tuned': 83.70, 'MaO-CLIP fine-tuned': 79.86, 'MaO-DINOv2 zero-shot': 70.20, 'MaO-CLIP zero-shot': 65.22,
+                    'GeM fine-tuned': 61.45, 'GSS zero-shot': 52.01},
+    'permir': {'MaO-DINOv2 fine-tuned': 90.07, 'MaO-CLIP fine-tuned': 90.86, 'MaO-DINOv2 zero-shot': 89.86, 'MaO-CLIP zero-shot': 89.51,
+               'alpha-CLIP fine-tuned': 90.13},
+    'instre-xs': {'MaO-DINOv2 fine-tuned': 90.01, 'MaO-CLIP fine-tuned': 91.29, 'MaO-DINOv2 zero-shot': 71.28, 'MaO-CLIP zero-shot': 89.39,
+                  'GeM fine-tuned': 82.61},
+    'instre-xxs': {'MaO-DINOv2 fine-tuned': 75.91, 'MaO-CLIP fine-tuned': 77.46, 'MaO-DINOv2 zero-shot': 53.13, 'MaO-CLIP zero-shot': 71.23,
+                   'AMES fine-tuned': 68.08},
+}
+
+def published_line(name: str, # a dataset's name (`SoIRDataset.name`)
+                  ) -> str|None: # one line of the published mAP %, or None when the paper has no figures for it
+    "The paper's figures for a benchmark, by its dataset name, as one line."
+    key = next((k for k in PUBLISHED if name.lower() == k or name.lower().startswith(k + '-')), None)
+    if key is None: return None
+    return f"published for {key} (mAP %, the SoIR authors, ViT-B at full scale): " + ', '.join(f'{m} {v:.2f}' for m, v in PUBLISHED[key].items())

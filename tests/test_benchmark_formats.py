@@ -108,6 +108,7 @@ def test_eval_voxdet_tree_and_anns_pt_end_to_end(voxdet, bb, tmp_path):
     rc, out, err = _eval('--format', 'voxdet', '--root', voxdet['root'], '--backbone', bb, '--work', tmp_path/'w')
     assert rc == 0, err
     assert 'voxdet-soir: 3 gallery images, 9 queries' in out and '| oracle | average |' in out
+    assert 'published for voxdet-soir (mAP %' in out and 'MaO-DINOv2 fine-tuned 83.70' in out  # the paper's figures beside ours
     rc, out, err = _eval('--format', 'voxdet', '--root', voxdet['root'], '--ann', voxdet['pt'], '--backbone', bb, '--work', tmp_path/'w')
     assert rc == 0 and '3 gallery images, 9 queries' in out, err
     rc, out, err = _eval('--format', 'soir-pt', '--root', voxdet['pt'], '--image-root', voxdet['root'], '--set', 'OWID', '--backbone', bb, '--work', tmp_path/'w')
@@ -120,6 +121,7 @@ def test_eval_permir_end_to_end(bb, tmp_path):
     fx = write_permir(tmp_path/'PerMIRS', n_videos=3)
     rc, out, err = _eval('--format', 'permir', '--root', fx['root'], '--backbone', bb, '--work', tmp_path/'w')
     assert rc == 0 and 'permir: 6 gallery images, 3 queries' in out, err
+    assert 'published for permir' in out
 
 
 def test_eval_coco_with_distractor_images(bb, tmp_path):
