@@ -309,13 +309,18 @@ def cmd_pretrain(args) -> int:
     print(f'{args.kind} backbone ready in {time.time() - t0:.0f} s: {getattr(bb, "name", "")}'); return 0
 
 def cmd_stage_a(args) -> int:
-    "Retrain the Stage A adapter of the default backbone (data/mao_vit_stage_a) on the generated benchmark's train split."
-    import copy
-    from mao_nb.haystack import training_split
+    "Train a Stage A adapter: the default backbone's (data/mao_vit_stage_a) on the generated train split, or any backbone on VoxDet's OWID."
     from mao_nb.stage_a import train_stage_a, STAGE_A_CPU
-    bb = get_backbone('default')
+    if args.soir_pt:  # the paper's training set: OWID, from the SoIR authors' anns.pt
+        from mao_nb.loaders import load_soir_pt
+        if not args.out: raise ValueError("--out is required with --soir-pt (the shipped adapter belongs to the generated benchmark)")
+        data = load_soir_pt(args.soir_pt, set=args.set, image_root=args.image_root)
+    else:
+        from mao_nb.haystack import training_split
+        data = training_split(args.preset)  # validation instances hidden
+    bb = get_backbone(args.backbone)
     out = Path(args.out) if args.out else default_adapter()
-    _, losses = train_stage_a(bb, training_split(args.preset), STAGE_A_CPU, out=out)  # validation instances hidden
+    _, losses = train_stage_a(bb, data, STAGE_A_CPU, out=out, max_steps=args.max_steps)
     print(f'adapter saved under {out}; loss {losses[0]:.3f} -> {losses[-1]:.3f}'); return 0
 
 # %% ../nbs/api/21_cli.ipynb #f7e3cbaf
@@ -397,8 +402,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help='supervised: InfoNCE on the train instances; distil: EfficientNet-Lite0 (ImageNet) distilled on generic pictures; '
                         'ssl: DINO-style self-distillation on generic pictures (see nbs/api/13_pretrain)')
     s.add_argument('--dest', default=None, help='output folder (default: a cache folder named by the training config)'); s.set_defaults(func=cmd_pretrain)
-    s = sub.add_parser('stage-a', help='retrain the shipped Stage A adapter data/mao_vit_stage_a')
-    s.add_argument('--out', default=None); s.add_argument('--preset', default='default'); s.set_defaults(func=cmd_stage_a)
+    s = sub.add_parser('stage-a', help="retrain the shipped Stage A adapter data/mao_vit_stage_a, or train one on VoxDet's OWID (--soir-pt)")
+    s.add_argument('--out', default=None, help='adapter folder (default: data/mao_vit_stage_a, the shipped one)'); s.add_argument('--preset', default='default')
+    s.add_argument('--backbone', default='default', help="'default' (shipped, offline), a local model folder, or a hub name")
+    s.add_argument('--soir-pt', default=None, help="train on the SoIR authors' anns.pt instead of the generated benchmark (the paper: VoxDet's OWID)")
+    s.add_argument('--set', default='OWID', help='with --soir-pt: the set to train on (default OWID)')
+    s.add_argument('--image-root', default=None, help="with --soir-pt: the folder that replaces the stored paths' prefix (the VoxDet folder)")
+    s.add_argument('--max-steps', type=int, default=None, help='stop after this many steps (resumable; the schedule still follows the config)')
+    s.set_defaults(func=cmd_stage_a)
     s = sub.add_parser('cache', help='list the cached work (sizes, last use) or prune what no recent run uses',
                        description='Cached work lives in data/cache/runs (demo, eval) and beside each index (.NAME.work). `list` shows every work '
                                    'folder; `prune` removes stale chunks, half-written files, and with --older-than the folders unused for DAYS. It works only in folders '

@@ -135,3 +135,15 @@ def test_eval_coco_with_distractor_images(bb, tmp_path):
     rc, out, err = _eval('--format', 'coco', '--root', fx['ann_json'], '--image-root', fx['image_root'], '--backbone', bb, '--allow-empty', '--work', tmp_path/'w')
     assert rc == 0, err
     assert '3 gallery images, 3 queries' in out  # the two scenes left after the largest views became queries, and the distractor
+
+
+def test_stage_a_trains_on_owid_from_anns_pt(voxdet, bb, tmp_path):
+    "The paper trains Stage A on VoxDet's synthetic OWID set: `mao_nb stage-a --soir-pt anns.pt` does, and the adapter loads."
+    rc, out, err = cli('stage-a', '--backbone', bb, '--soir-pt', voxdet['pt'], '--image-root', voxdet['root'], '--out', tmp_path/'ad', '--max-steps', '2')
+    assert rc == 0, err
+    assert 'adapter saved under' in out
+    from mao_nb.stage_a import load_adapter, latest_checkpoint
+    from mao_nb.backbones import load_backbone
+    assert latest_checkpoint(tmp_path/'ad') is not None and load_adapter(load_backbone(bb), tmp_path/'ad').embed_dim == 32
+    rc, out, err = cli('stage-a', '--backbone', bb, '--soir-pt', voxdet['pt'], '--image-root', voxdet['root'])
+    assert rc == 1 and '--out is required' in one_line(err)
