@@ -165,67 +165,6 @@ def load_image_folder(folder: str|Path, # a folder of photos (searched recursive
     guard.skips.report(f'files in {folder}')
     return (recs, guard.skips) if return_skips else recs
 
-# %% ../nbs/api/17_loaders.ipynb #ce92f5f2
-_COLOURS = np.array([[230, 40, 40], [40, 90, 230], [40, 200, 60], [240, 200, 30], [150, 60, 200], [30, 200, 200], [250, 130, 30], [120, 120, 120]], np.uint8)
-
-def _background(rng, h: int, w: int) -> np.ndarray:
-    small = rng.integers(70, 180, (max(h // 8, 2), max(w // 8, 2), 3)).astype(np.uint8)
-    return np.asarray(Image.fromarray(small).resize((w, h), Image.BILINEAR)).copy()
-
-def _shape_mask(kind: str, h: int, w: int, x0: int, y0: int, s: int) -> np.ndarray:
-    yy, xx = np.mgrid[:h, :w]
-    if kind == 'rect': return (xx >= x0) & (xx < x0 + s) & (yy >= y0) & (yy < y0 + s * 3 // 4)
-    c, r = (x0 + s / 2 - .5, y0 + s / 2 - .5), s / 2  # a disc
-    return (xx - c[0]) ** 2 + (yy - c[1]) ** 2 <= r ** 2
-
-def _place(rng, h: int, w: int, n: int, s_range=(10, 20)) -> list:
-    "n non-overlapping squares (x0, y0, side) on a grid of cells."
-    cols, rows = max(w // 32, 1), max(h // 32, 1)
-    cells = rng.choice(cols * rows, size=min(n, cols * rows), replace=False)
-    out = []
-    for c in cells:
-        cw, ch = w // cols, h // rows; s = int(rng.integers(*s_range)); s = min(s, cw - 2, ch - 2)
-        out.append((int(c % cols) * cw + int(rng.integers(0, cw - s)), int(c // cols) * ch + int(rng.integers(0, ch - s)), s))
-    return out
-
-def _write_coco_fixture(folder: str|Path, # where to write images/ and the json files
-                       n_images: int=4, # gallery scenes
-                       n_instances: int=3, # object instances (instance i has colour i)
-                       size: tuple=(96, 128), # (H, W) of each scene
-                       seed: int=0,
-                      ) -> dict: # {'ann_json', 'query_json', 'image_root', 'masks': {file_name: [(instance_id, [H, W] bool)]}}
-    "Write a tiny COCO-style SoIR dataset (gallery json + query json) and return its paths and true masks."
-    folder = Path(folder); (folder/'images').mkdir(parents=True, exist_ok=True); (folder/'queries').mkdir(exist_ok=True)
-    rng, (h, w) = np.random.default_rng(seed), size
-    cats = [{'id': c + 1, 'name': n} for c, n in enumerate(['mug', 'box'])]
-    cat_of = lambda inst: 1 + inst % 2  # instances 0, 2, 4 are mugs: category_id differs from instance_id
-    images, anns, truth, seg_kinds = [], [], {}, ['polygon', 'rle', 'rle_list']
-    for i in range(n_images):
-        img, fn = _background(rng, h, w), f'images/scene_{i:03d}.jpg'
-        insts = rng.choice(n_instances, size=int(rng.integers(1, min(3, n_instances) + 1)), replace=False)
-        truth[fn] = []
-        for inst, (x0, y0, s) in zip(insts, _place(rng, h, w, len(insts))):
-            kind = seg_kinds[len(anns) % 3]
-            m = _shape_mask('rect' if kind == 'polygon' else 'disc', h, w, x0, y0, s); img[m] = _COLOURS[int(inst) % len(_COLOURS)]
-            bx = mask_to_box(m)
-            seg = ([[float(bx[0]), float(bx[1]), float(bx[2]), float(bx[1]), float(bx[2]), float(bx[3]), float(bx[0]), float(bx[3])]] if kind == 'polygon'
-                   else rle_encode(m, compressed=(kind == 'rle')))
-            anns.append({'id': len(anns) + 1, 'image_id': i + 1, 'bbox': [float(bx[0]), float(bx[1]), float(bx[2] - bx[0]), float(bx[3] - bx[1])],
-                         'category_id': cat_of(int(inst)), 'instance_id': int(inst), 'segmentation': seg, 'area': int(m.sum()), 'iscrowd': 0})
-            truth[fn].append((int(inst), m))
-        Image.fromarray(img).save(folder/fn, quality=95)
-        images.append({'id': i + 1, 'file_name': fn, 'height': h, 'width': w})
-    write_json(folder/'gallery.json', {'images': images, 'annotations': anns, 'categories': cats})
-    qimages, qanns = [], []
-    for inst in range(n_instances):  # one clean view per instance: the object large on a white background
-        img = np.full((64, 64, 3), 255, np.uint8); m = _shape_mask('disc', 64, 64, 12, 12, 40); img[m] = _COLOURS[inst % len(_COLOURS)]
-        fn = f'queries/object_{inst}.png'; Image.fromarray(img).save(folder/fn)
-        bx = mask_to_box(m); qimages.append({'id': inst + 1, 'file_name': fn, 'height': 64, 'width': 64})
-        qanns.append({'id': inst + 1, 'image_id': inst + 1, 'bbox': [float(bx[0]), float(bx[1]), float(bx[2] - bx[0]), float(bx[3] - bx[1])],
-                      'category_id': cat_of(inst), 'instance_id': inst, 'segmentation': rle_encode(m)})
-    write_json(folder/'queries.json', {'images': qimages, 'annotations': qanns, 'categories': cats})
-    return dict(ann_json=folder/'gallery.json', query_json=folder/'queries.json', image_root=folder, masks=truth)
-
 # %% ../nbs/api/17_loaders.ipynb #6d0c074a
 def _read_json(path: str|Path, what: str) -> dict:
     path = Path(path)
@@ -661,28 +600,6 @@ def load_permir(root: str|Path, # folder of video folders (0, 1, 2, ...)
         queries.append(out[0]); gallery += out[1]; labels += [{vi}] * len(out[1])
     meta = dict(source='permir', root=str(root), videos=[d.name for d in videos], min_area=min_area, excluded_small=small)
     return _finish(name, gallery, queries, guard, meta, labels)
-
-# %% ../nbs/api/17_loaders.ipynb #93e0c77e
-def _write_instre_fixture(folder: str|Path, # where INSTRE-S1/ and INSTRE-M/ go
-                         n_objects: int=3, # object folders in INSTRE-S1
-                         n_images: int=5, # images per object folder
-                         size: tuple=(90, 120), # (H, W)
-                         seed: int=0,
-                        ) -> dict: # {'root', 'boxes': {relative path: [[x, y, w, h], ...]}}
-    "Write a tiny INSTRE-like tree: object folders of images with 'x y w h' box files, plus one INSTRE-M pair folder."
-    root = Path(folder); rng, (h, w) = np.random.default_rng(seed), size; boxes = {}
-    fracs = [0.02, 0.035, 0.08, 0.12, 0.3, 0.45]  # object area / image area: some < 5%, some 5-15%, some large
-    def image(rel, objs):
-        img = _background(rng, h, w); lines = []
-        for k, (col, frac) in enumerate(objs):
-            s = int(round(np.sqrt(frac * h * w))); x = int(rng.integers(0, w - s)) if k == 0 else w - s; y = int(rng.integers(0, h - s))
-            img[y:y + s, x:x + s] = col; lines.append([x, y, s, s])
-        (root/rel).parent.mkdir(parents=True, exist_ok=True); Image.fromarray(img).save(root/rel, quality=95)
-        (root/rel).with_suffix('.txt').write_text('\n'.join(' '.join(str(v) for v in b) for b in lines) + '\n'); boxes[rel] = lines
-    for o in range(n_objects):
-        for i in range(n_images): image(f'INSTRE-S1/{o + 1:02d}_object/{i + 1:03d}.jpg', [(_COLOURS[o % len(_COLOURS)], fracs[(i + o) % len(fracs)])])
-    for i in range(3): image(f'INSTRE-M/01_pair/{i + 1:03d}.jpg', [(_COLOURS[6], [0.03, 0.04, 0.2][i]), (_COLOURS[7], 0.02 if i < 2 else 0.25)])
-    return dict(root=root, boxes=boxes)
 
 # %% ../nbs/api/17_loaders.ipynb #363f9dc7
 def _read_boxes(txt: Path, fmt: str, item: str) -> np.ndarray:

@@ -125,7 +125,7 @@ def test_eval_permir_end_to_end(bb, tmp_path):
 
 
 def test_eval_coco_with_distractor_images(bb, tmp_path):
-    from mao_nb.loaders import _write_coco_fixture
+    from coco_fixture import write_coco_fixture as _write_coco_fixture
     fx = _write_coco_fixture(tmp_path/'coco', n_images=4, n_instances=3)
     d = json.loads(fx['ann_json'].read_text()); shutil.copy(fx['image_root']/d['images'][0]['file_name'], fx['image_root']/'distractor.jpg')
     d['images'].append({'id': 999, 'file_name': 'distractor.jpg', 'height': d['images'][0]['height'], 'width': d['images'][0]['width']})

@@ -153,7 +153,7 @@ def test_cache_list_and_prune(assets, tmp_path):
 
 
 def test_eval_coco_with_own_queries(assets, tmp_path):
-    from mao_nb.loaders import _write_coco_fixture
+    from coco_fixture import write_coco_fixture as _write_coco_fixture
     fx = _write_coco_fixture(tmp_path/'coco', n_images=4, n_instances=3)
     rc, out, err = cli('eval', '--format', 'coco', '--root', fx['ann_json'], '--image-root', fx['image_root'], '--queries', fx['query_json'],
                        '--backbone', assets/'bb', '--methods', 'global,average', '--objects', 'oracle', '--iters', '2', '--work', tmp_path/'w')

@@ -10,7 +10,8 @@ from conftest import ROOT  # noqa: F401  (puts the checkout first, like the othe
 from mao_nb.core import ImageRecord, ObjectAnn, ImageLoadError, load_image, image_size, rle_encode, rle_decode
 from mao_nb.data import DatasetError
 from mao_nb import loaders
-from mao_nb.loaders import load_image_folder, load_coco_soir, _write_coco_fixture, image_hw, polygons_to_mask
+from mao_nb.loaders import load_image_folder, load_coco_soir, image_hw, polygons_to_mask
+from coco_fixture import write_coco_fixture as _write_coco_fixture
 
 
 def _photo(path: Path, hw=(30, 40), seed=0, **save) -> np.ndarray:

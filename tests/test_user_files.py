@@ -268,7 +268,7 @@ def test_12_links_that_loop_and_folders_named_like_images_are_counted(tmp_path):
 # 9 -------------------------------------------------------------------------------------------------------------------
 @pytest.fixture
 def coco(tmp_path):
-    from mao_nb.loaders import _write_coco_fixture
+    from coco_fixture import write_coco_fixture as _write_coco_fixture
     fx = _write_coco_fixture(tmp_path/'coco', n_images=4, n_instances=3)
     return fx, json.loads(fx['ann_json'].read_text())
 
