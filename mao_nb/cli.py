@@ -10,9 +10,9 @@ from pathlib import Path
 from .core import env_report, data_dir, cache_dir, Query, ObjectAnn, image_size
 
 # %% auto #0
-__all__ = ['get_backbone', 'backbone_id', 'default_adapter', 'cmd_demo', 'work_folder', 'cmd_index', 'check_index_folder',
-           'cmd_search', 'load_eval_dataset', 'cmd_eval', 'cmd_env', 'cmd_cache', 'cmd_readme', 'cmd_docs',
-           'cmd_pretrain', 'cmd_stage_a', 'build_parser', 'main']
+__all__ = ['get_backbone', 'backbone_id', 'default_adapter', 'cmd_demo', 'work_folder', 'cmd_index', 'cmd_search',
+           'load_eval_dataset', 'cmd_eval', 'cmd_env', 'cmd_cache', 'cmd_readme', 'cmd_docs', 'cmd_pretrain',
+           'cmd_stage_a', 'build_parser', 'main']
 
 # %% ../nbs/api/21_cli.ipynb #53c6ea6b
 def get_backbone(spec: str='default', # 'default', a local folder, or a hub name
@@ -109,13 +109,14 @@ def cmd_index(args) -> int:
     "Describe every image of a folder with one vector (MaO by default) and save a FAISS index."
     from mao_nb.loaders import load_image_folder
     from mao_nb.pipeline import PipelineConfig, OBJECTLESS, decompose, gallery_vectors, index_gallery, vectors_dir, backbone_key, MANIFEST
+    from mao_nb.index import check_index_folder
     from mao_nb.stage_b import StageBConfig
     folder = Path(args.folder)
     if args.masker == 'sam' and not args.sam_checkpoint: raise ValueError("--masker sam needs --sam-checkpoint FILE (a Segment Anything checkpoint)")
     if args.chunk < 1: raise ValueError(f"--chunk must be at least 1, got {args.chunk}")
     recs, skips = load_image_folder(folder, lenient=args.lenient, return_skips=True)
     print(f'{len(recs)} images in {folder}' + (f' ({len(skips)} skipped: {skips!r})' if len(skips) else ''))
-    check_index_folder(args.index)  # before hours of work: refuse a folder that is not ours
+    check_index_folder(args.index)  # before hours of work: the folder `GalleryIndex.save` would refuse, refused now
     bb = get_backbone(args.backbone, args.adapter)
     cfg = PipelineConfig(detector=args.detector, masker=args.masker, sam_checkpoint=args.sam_checkpoint, sam_model_type=args.sam_model_type,
                          detector_kwargs={'name_or_path': args.owlv2} if args.detector == 'owlv2' and args.owlv2 else {},
@@ -147,13 +148,6 @@ def cmd_index(args) -> int:
     print(f'index of {len(recs)} images ({len(V)} vectors of {V.shape[1]} dims, method {args.method}; '
           f'{done}) saved to {out}')
     return 0
-
-def check_index_folder(index: str|Path): # raises ValueError unless `index` is new, empty, or a saved index
-    "Refuse, before any work, an --index folder that `GalleryIndex.save` would refuse."
-    from mao_nb.index import _layout
-    p = Path(index)
-    if p.exists() and (not p.is_dir() or (any(p.iterdir()) and _layout(p) is None)):
-        raise ValueError(f"--index {p}: exists and is not a saved mao_nb index; refusing to write into it (choose a new or empty folder)")
 
 def _drop_failed(recs: list, # the gallery records
                  objs: list, # their decomposed records (aligned)

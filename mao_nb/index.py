@@ -16,7 +16,7 @@ from .core import atomic_write
 
 # %% auto #0
 __all__ = ['AUTO_FLAT_MAX', 'GalleryIndexError', 'check_vectors', 'random_unit_vectors', 'clustered_unit_vectors', 'faiss_gpus',
-           'GalleryIndex', 'index_files', 'choose_index', 'recall_at_k_vs_flat', 'search_shards']
+           'GalleryIndex', 'check_index_folder', 'index_files', 'choose_index', 'recall_at_k_vs_flat', 'search_shards']
 
 # %% ../nbs/api/11_index.ipynb #b29f1601
 class GalleryIndexError(ValueError):
@@ -359,6 +359,16 @@ def _remove_version(d: Path):
 
 
 # %% ../nbs/api/11_index.ipynb #9758fa1d
+def check_index_folder(folder: str|Path, # where an index is to be saved
+                      ) -> Path: # the folder, when it is new, empty, or a saved index
+    "Refuse a folder that `save` must not write into: a file, or a non-empty folder that holds no saved index."
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir(): raise GalleryIndexError(f"{folder} is a file, not an index folder")
+    if folder.is_dir() and any(folder.iterdir()) and _layout(folder) is None:
+        raise GalleryIndexError(f"{folder} is not empty and is not a saved mao_nb index (it holds no saved GalleryIndex): "
+                                f"refusing to write into it (choose a new or empty folder)")
+    return folder
+
 class _WriterLock:
     "An exclusive lock on `folder/.lock` while an index is written (POSIX `flock`; no lock where it does not exist)."
     def __init__(self, folder: Path): self.path, self.f = folder/'.lock', None
@@ -374,10 +384,7 @@ def save(self: GalleryIndex,
          folder: str|Path, # destination folder: new, empty, or a saved index (then its index is replaced)
         ) -> Path: # the folder
     "Save as `v-*/index.faiss` + `v-*/meta.json` and switch `current.json` to them atomically."
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir(): raise GalleryIndexError(f"{folder} is a file, not an index folder")
-    if folder.is_dir() and any(folder.iterdir()) and _layout(folder) is None:
-        raise GalleryIndexError(f"{folder} is not empty and holds no saved GalleryIndex: refusing to write into it (choose a new or empty folder)")
+    folder = check_index_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
     cpu = _faiss().index_gpu_to_cpu(self.index) if self.on_gpu else self.index
     with _WriterLock(folder):
