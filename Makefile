@@ -37,20 +37,24 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/nbdev_test --flags slow --n_workers 1
 
+# the documentation site, offline: nbdev's processors + Sphinx with MyST-NB, into _docs/ (open _docs/index.html)
 docs: $(STAMP)
 	$(BIN)/mao_nb docs
 
 export: $(STAMP)
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(BIN)/mao_nb readme
 
-# execute notebooks in place so that their outputs (figures included) are saved for the docs:
+# execute notebooks in place so that their outputs (figures included) are saved for the docs; then every plotly
+# figure gets its static PNG (kaleido) and progress bars and machine paths leave the outputs (mao_nb.dev.docs.finish_notebook):
 #   make run-nbs NBS="nbs/api/00_core.ipynb nbs/index.ipynb"
 # (nbs/api/18_explorer.ipynb stalls under nbconvert on its ipywidgets Output; execute it with execnb instead:
 #   cd nbs && PLOTLY_RENDERER=plotly_mimetype ../.venv/bin/exec_nb api/18_explorer.ipynb --dest api/18_explorer.ipynb, then
-#   join back into strings the plotly 'source' fields that exec_nb splits into lists (execnb cannot read them back), then nbdev_clean)
+#   join back into strings the plotly 'source' fields that exec_nb splits into lists (execnb cannot read them back), then nbdev_clean
+#   and finish_notebook)
 NBS ?= $(wildcard nbs/*.ipynb nbs/*/*.ipynb)
 run-nbs: $(STAMP)
 	for nb in $(NBS); do PLOTLY_RENDERER=plotly_mimetype $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 $$nb && $(BIN)/nbdev_clean --fname $$nb || exit 1; done
+	$(BIN)/python -c "import sys; from mao_nb.dev.docs import finish_notebook; [print(nb, finish_notebook(nb)) for nb in sys.argv[1:]]" $(NBS)
 
 # wheels for benchmarks/gpu_check.sh on a GPU machine that has torch (Python 3.12, x86-64) but cannot download:
 # the project's pure-Python needs and faiss-cpu, without what that machine already has (about 40 MB)

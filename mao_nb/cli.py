@@ -287,10 +287,9 @@ def cmd_readme(args) -> int:
     print(f'wrote {write_readme()}'); return 0
 
 def cmd_docs(args) -> int:
-    "Build the documentation site (Quarto's nbdev_docs when installed, else offline with nbconvert)."
+    "Build the documentation site (nbdev's processors, then Sphinx with MyST-NB; offline)."
     build_docs = _dev_docs().build_docs
-    quarto = {'auto': 'auto', 'yes': True, 'no': False}[args.quarto]
-    print(f'docs: open {build_docs(args.dest, quarto=quarto) / "index.html"}'); return 0
+    print(f'docs: open {build_docs(args.dest) / "index.html"}'); return 0
 
 def cmd_pretrain(args) -> int:
     "Retrain a stand-in backbone (into a cache folder, or --dest; `--dest data/mao_vit` replaces the shipped one)."
@@ -330,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help='numeric precision of the backbone and Stage B (default: bf16 on a GPU that supports it, else fp32)')
     s = sub.add_parser('demo', help='run the end-to-end demo on the embedded benchmark (offline) and write an HTML report',
                        description='Generate the test scenes of the embedded benchmark (once, cached), run every method zero-shot and after Stage A '
-                                   'on ground-truth (ORACLE) objects, print the ablation table and write an HTML report (1.5 to 3.5 minutes on 2 CPU cores). '
+                                   'on ground-truth (ORACLE) objects, print the ablation table and write an HTML report (80 s to 3.5 minutes on 2 CPU cores, by the load). '
                                    '`--objects oracle,offline --methods all` is the full ablation, with the offline detector\'s objects and the k-vectors-per-image '
                                    'per-crop reference (about 20 minutes). Resumable: a rerun reuses finished work.')
     s.add_argument('--preset', default='default', help="haystack preset: 'default' (CPU-sized), 'tiny' (seconds), 'large' (GPU)")
@@ -414,9 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_cache)
     s = sub.add_parser('env', help='print versions and the compute device'); s.set_defaults(func=cmd_env)
     s = sub.add_parser('readme', help='regenerate README.md from nbs/index.ipynb'); s.set_defaults(func=cmd_readme)
-    s = sub.add_parser('docs', help='build the documentation site into _docs/ (offline unless quarto is installed)')
+    s = sub.add_parser('docs', help='build the documentation site into _docs/ (offline; with Quarto, nbdev_docs also works)')
     s.add_argument('--dest', default='_docs', help='output folder, relative to the project root (default: _docs)')
-    s.add_argument('--quarto', choices=['auto', 'yes', 'no'], default='auto', help='use Quarto (nbdev_docs): auto = when installed')
     s.set_defaults(func=cmd_docs)
     return p
 

@@ -15,7 +15,7 @@ from .metrics import ap_by_group, size_bucket, clutter_bucket, query_object_stat
 from .pipeline import AblationRow, ablation_table
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'plot_ablation', 'breakdowns', 'write_report', 'published_line']
+__all__ = ['PUBLISHED', 'plot_ablation', 'style_rows', 'breakdowns', 'verdict', 'write_report', 'published_line']
 
 # %% ../nbs/api/19_report.ipynb #0ec6bbdb
 def plot_ablation(results: list, # `AblationRow`s, from `run_ablation`
@@ -35,6 +35,22 @@ def plot_ablation(results: list, # `AblationRow`s, from `run_ablation`
     fig.update_layout(barmode='group', yaxis_title=f'{metric} (%)', yaxis_range=[0, 105], title=f'{metric} by method', width=820, height=420)
     return fig
 
+_PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f')  # plotly's first colours
+_DASHES = ('solid', 'dash', 'dot', 'dashdot')
+
+def style_rows(fig, # a figure with one trace per row, named `AblationRow.label`
+               rows: list, # those `AblationRow`s
+              ):
+    "Colour by method, dash by backbone, marker by object source: ten lines stay tellable apart."
+    methods = list(dict.fromkeys(r.method for r in rows)); bbs = list(dict.fromkeys(r.backbone for r in rows))
+    srcs = list(dict.fromkeys(r.objects for r in rows)); by = {r.label: r for r in rows}
+    for t in fig.data:
+        r = by.get(t.name)
+        if r is None: continue
+        t.line = dict(color=_PALETTE[methods.index(r.method) % len(_PALETTE)], dash=_DASHES[bbs.index(r.backbone) % len(_DASHES)])
+        t.marker = dict(symbol=('circle', 'square', 'diamond', 'x')[srcs.index(r.objects) % 4], size=7)
+    return fig
+
 def breakdowns(results: list, # `AblationRow`s, from `run_ablation`
                ds: SoIRDataset, # the evaluated dataset (for object sizes and clutter of the queries)
                rows: list|None=None, # which rows to break down (default: all)
@@ -47,14 +63,30 @@ def breakdowns(results: list, # `AblationRow`s, from `run_ablation`
         warnings.simplefilter('ignore')
         by_size = {r.label: ap_by_group(r['per_query_ap'], size_g) for r in rows}
         by_clut = {r.label: ap_by_group(r['per_query_ap'], clut_g) for r in rows}
-    return (plot_ap_by_bucket(by_size, 'mAP by object size (mean relative area of the query object in its gallery images)'),
-            plot_ap_by_bucket(by_clut, 'mAP by clutter (mean number of objects in the relevant gallery images)', 'objects per image'))
+    return (style_rows(plot_ap_by_bucket(by_size, 'mAP by object size (mean relative area of the query object in its gallery images)'), rows),
+            style_rows(plot_ap_by_bucket(by_clut, 'mAP by clutter (mean number of objects in the relevant gallery images)', 'objects per image'), rows))
 
 # %% ../nbs/api/19_report.ipynb #7f1a6aaf
 _CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}h1{margin-bottom:0}.sub{color:#666;margin-top:4px}
 pre{background:#f7f7f7;padding:8px;font-size:12px;overflow:auto}"""
+
+def verdict(results: list, # `AblationRow`s, from `run_ablation`
+            metric: str='mAP') -> str: # one sentence
+    "The result in one sentence: the best row, and MaO against the multi-object average it starts from."
+    best = max(results, key=lambda r: r[metric]); out = f"Best: {best.label} ({100 * best[metric]:.1f}% {metric})."
+    pairs = [(m, a) for m in results if m.method == 'mao' for a in results
+             if a.method == 'average' and (a.backbone, a.objects) == (m.backbone, m.objects)]
+    if pairs:
+        m, a = max(pairs, key=lambda p: p[0][metric] - p[1][metric]); d = 100 * (m[metric] - a[metric])
+        out += (f" MaO's best margin over the multi-object average it starts from is {d:+.1f} points ({m.backbone}, {m.objects} objects:"
+                f" {100 * m[metric]:.1f} against {100 * a[metric]:.1f}).")
+    return out
+
+_CAPTION = ('Each example: the query object (left), then the top results of the index. A green frame marks an image that holds '
+            'the query object, a red one an image that does not; the white box is where the object truly is; the heat is where '
+            "the image's stored vector is found (its LeGrad map).")
 
 def write_report(path: str|Path, # the HTML file to write
                  results: list, # `AblationRow`s, from `run_ablation`
@@ -69,15 +101,18 @@ def write_report(path: str|Path, # the HTML file to write
     sz, cl = breakdowns(results, ds)
     figs += [('AP by object size', sz), ('AP by clutter', cl)] + list(figures)
     parts, first = [], True
-    for name, fig in figs:
-        parts.append(f'<h2>{html.escape(name)}</h2>' + pio.to_html(fig, full_html=False, include_plotlyjs=first))
+    for i, (name, fig) in enumerate(figs):
+        cap = f'<p class="sub">{_CAPTION}</p>' if i == 3 else ''  # before the first example
+        parts.append(cap + f'<h2>{html.escape(name)}</h2>' + pio.to_html(fig, full_html=False, include_plotlyjs=first))
         first = False
     env = ''.join(f'{k}: {v}\n' for k, v in env_report().items())
     s = ds.stats()
     page = (f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head><body>'
             f'<h1>{html.escape(title)}</h1><p class="sub">{html.escape(ds.name)}: {s["n_gallery"]} gallery images, {s["n_queries"]} queries, '
             f'{s["objects_per_image_mean"]:.1f} objects per image, mean object size {s["rel_area_mean"]:.2%}; written {time.strftime("%Y-%m-%d %H:%M")}</p>'
-            f'<p>{notes}</p><h2>Ablation</h2>{ablation_table(results).to_html()}' + ''.join(parts) +
+            f'<p>{notes}</p><h2>Ablation</h2><p><b>{html.escape(verdict(results))}</b> The table gives each method\'s mAP (%) and recall@K over '
+            f'the queries, per backbone and object source; per-crop stores several vectors per image (their mean number in brackets), every other method one.</p>'
+            f'{ablation_table(results).to_html()}' + ''.join(parts) +
             f'<h2>Environment</h2><pre>{html.escape(env)}</pre></body></html>')
     return atomic_write(path, page)
 
