@@ -13,9 +13,12 @@ export PYTHONHASHSEED := 0
 
 .PHONY: setup demo test test-all docs export run-nbs gpu-wheels
 
-$(STAMP): settings.ini setup.py Makefile
+$(STAMP): settings.ini setup.py Makefile constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[cpu,dev,ray]"
+	@# the library declares ranges (settings.ini); constraints.txt pins the exact set this project is tested with
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[cpu,dev,ray]"
+	@# the oldest transformers the library declares, in a side folder: tests/test_compat.py puts it first on the path
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --upgrade --target $(VENV)/compat/transformers-5.17 transformers==5.17.0 huggingface_hub==1.33.0
 	@# the LeGrad reference for tests/test_legrad_reference.py: legrad-torch pins open-clip-torch<=2.23.0 and would
 	@# otherwise pull its own torch; --no-deps keeps our pinned torch (its imports: timm, einops, ftfy, matplotlib, cv2)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps legrad-torch==1.1 open-clip-torch==2.23.0 timm==1.0.31 einops==0.8.2 ftfy==6.3.1

@@ -262,6 +262,28 @@ def block_outputs(self: Backbone,
     finally: hook.remove()
     return list(out.hidden_states[-layers:]), list(out.attentions[-layers:])
 
+def _run_block(block: nn.Module, # one transformer block of any family, any transformers 5.x
+               h: torch.Tensor, # [B, N, C] its input
+              ) -> torch.Tensor: # [B, N, C] its output
+    "Call a block with only its input: a parameter it requires beyond that (CLIP's `attention_mask`) gets None."
+    import inspect
+    ps = list(inspect.signature(block.forward).parameters.values())[1:]
+    kw = {p.name: None for p in ps if p.default is inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD}
+    out = block(h, **kw)
+    return out[0] if isinstance(out, tuple) else out
+
+@contextmanager
+def _attention_probs(block: nn.Module): # one transformer block
+    "Collect the attention probabilities [B, heads, N, N] that a block's attention returns, whatever the module that returns them."
+    found = []
+    def grab(m, args, out):  # the first output (x, probs, ...) with square 4-d probabilities, in the order modules finish
+        if isinstance(out, tuple) and len(out) > 1 and torch.is_tensor(out[1]) and out[1].dim() == 4 and out[1].shape[-1] == out[1].shape[-2]:
+            if not found: found.append(out[1])
+    hooks = [m.register_forward_hook(grab) for m in block.modules() if m is not block]
+    try: yield found
+    finally:
+        for k in hooks: k.remove()
+
 @patch
 def run_blocks(self: Backbone,
                 h: torch.Tensor, # [B, N, C] the input of block `start`
@@ -271,15 +293,11 @@ def run_blocks(self: Backbone,
     blocks = list(self.blocks)[start:]
     if not blocks: raise ValueError(f"start={start} leaves no block to run (the model has {self.num_layers})")
     outs, attns = [], []
-    hooks = [getattr(b, self.fam.attn).register_forward_hook(lambda m, a, o: attns.append(o[1])) for b in blocks]
-    try:
-        with self.attention('eager'):
-            for b in blocks:
-                h = b(h, None)
-                outs.append(h[0] if isinstance(h, tuple) else h); h = outs[-1]
-    finally:
-        for k in hooks: k.remove()
-    if any(a is None for a in attns): raise RuntimeError(f"the attention modules of this {self.family} model returned no attention probabilities")
+    with self.attention('eager'):
+        for b in blocks:
+            with _attention_probs(b) as probs: h = _run_block(b, h)
+            if not probs: raise RuntimeError(f"the attention modules of this {self.family} model returned no attention probabilities")
+            outs.append(h); attns.append(probs[0])
     return outs, attns
 
 @patch

@@ -5,6 +5,7 @@
 # %% ../nbs/api/14_stage_a.ipynb #6119a09c
 from __future__ import annotations
 import copy, json, os, pickle, shutil, time, warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from .haystack import GENERATOR_VERSION
 
 # %% auto #0
 __all__ = ['STAGE_A_CPU', 'StageAData', 'stage_a_data', 'sample_batch', 'multi_object_infonce', 'StageAConfig', 'add_lora',
-           'trainable_parameters', 'latest_checkpoint', 'set_checkpointing', 'stage_a_backward', 'train_stage_a',
-           'load_adapter']
+           'lora_targets', 'trainable_parameters', 'latest_checkpoint', 'set_checkpointing', 'stage_a_backward',
+           'train_stage_a', 'load_adapter']
 
 # %% ../nbs/api/14_stage_a.ipynb #aec75c5c
 @dataclass
@@ -129,8 +130,21 @@ def add_lora(backbone: Backbone, # the backbone to adapt (modified in place)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         peft_model = get_peft_model(backbone.model, LoraConfig(r=r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                                                                 target_modules=list(cfg.target_modules), bias='none'))
+                                                                 target_modules=lora_targets(backbone.model, cfg.target_modules), bias='none'))
     return peft_model
+
+_PROJ_ALIASES = {'q_proj': 'query', 'k_proj': 'key', 'v_proj': 'value', 'query': 'q_proj', 'key': 'k_proj', 'value': 'v_proj'}
+
+def lora_targets(model: torch.nn.Module, # the model to adapt
+                 names: tuple, # the projections wanted, by either naming ('q_proj', 'v_proj') or ('query', 'value')
+                ) -> list: # the names as this model's modules are called
+    "The attention projections by the names this model uses: transformers renamed DINOv2's `query`/`value` to `q_proj`/`v_proj` in 5.x."
+    have = {n.rsplit('.', 1)[-1] for n, _ in model.named_modules()}
+    out = [n if n in have else _PROJ_ALIASES.get(n, n) for n in names]
+    missing = [n for n in out if n not in have]
+    if missing: raise ValueError(f"LoRA target modules {missing} are not in the model (its attention projections: "
+                                 f"{sorted(have & set(_PROJ_ALIASES))})")
+    return out
 
 def trainable_parameters(model: torch.nn.Module) -> tuple: # (trainable, total) parameter counts
     "How many parameters train, out of how many."
@@ -289,6 +303,23 @@ def train_stage_a(
     return backbone, losses
 
 # %% ../nbs/api/14_stage_a.ipynb #9d6eb126
+@contextmanager
+def _adapter_for(model: torch.nn.Module, ad: Path):
+    "The adapter folder as this model names its attention projections: a renamed copy when it was saved under another transformers version."
+    import re, shutil, tempfile
+    cfg = json.loads((ad/'adapter_config.json').read_text()); tm = cfg.get('target_modules')
+    want = lora_targets(model, tuple(tm)) if isinstance(tm, list) else tm
+    if want == tm: yield ad; return
+    from safetensors.torch import load_file, save_file
+    ren, tmp = dict(zip(tm, want)), Path(tempfile.mkdtemp(prefix='mao_nb-adapter-'))
+    try:
+        (tmp/'adapter_config.json').write_text(json.dumps({**cfg, 'target_modules': want}))
+        pat = re.compile(r'\.(' + '|'.join(map(re.escape, ren)) + r')\.')
+        save_file({pat.sub(lambda m: f'.{ren[m.group(1)]}.', k): v for k, v in load_file(ad/'adapter_model.safetensors').items()},
+                  tmp/'adapter_model.safetensors')
+        yield tmp
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+
 def load_adapter(backbone: Backbone, # the BASE backbone the adapter was trained on
                  path: str|Path, # a checkpoint folder (`step-*`), its `adapter/` subfolder, or a training output folder
                  merge: bool=True, # merge the LoRA weights into the base weights
@@ -313,7 +344,8 @@ def load_adapter(backbone: Backbone, # the BASE backbone the adapter was trained
             warnings.warn(f"adapter {path} was trained on a base backbone with fingerprint {meta['backbone_fingerprint']}, not on this one "
                           f"({backbone.fingerprint()}: other weights, dtype or pre-processing); its embeddings may be off")
     bb = backbone if inplace else copy.deepcopy(backbone)
-    try: pm = PeftModel.from_pretrained(bb.model, str(ad))
+    try:
+        with _adapter_for(bb.model, ad) as folder: pm = PeftModel.from_pretrained(bb.model, str(folder))
     except Exception as e: raise ValueError(f"adapter {ad} does not fit this {backbone.family} backbone: {e}") from e
     model = pm.merge_and_unload() if merge else pm
     return Backbone(model.eval(), bb.family, bb.image_size, bb.mean, bb.std, name=f'{backbone.name}+{path}')

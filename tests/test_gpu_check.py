@@ -26,11 +26,16 @@ def test_gpu_check_cpu_smoke(tmp_path):
         assert len(_numbers({k: v for k, v in res[s].items() if k != 'seconds'})) > 0 or s == 'env', f'{s} holds no numbers: {res[s]}'
     assert res['env']['missing'] == [] and res['env']['torch']
     for model in ('vit_tiny', 'siglip_tiny'):
-        for case in ('N4_fp32', 'N8_bf16'):
+        for case in ('N4_fp32', 'N4_tf32', 'N8_bf16', 'N8_fp16'):  # every precision runs, its warm-up included
             c = res['stage_b'][model][case]
-            assert c['finite'] and c['ms_per_object_per_iter'] > 0, (model, case, c)
+            assert c['finite'] and c['ms_per_object_80_iters'] > 0 and c['ms_per_object_per_iter'] >= 0, (model, case, c)
+            assert {'ms_per_object_setup', 'ms_per_object_encode', 'batch'} <= set(c), c  # set-up timed apart from the iterations
+        full = res['stage_b'][model]['N4_fp32_4iters']  # one case timed as it runs, every iteration (80 on a GPU)
+        assert full['finite'] and full['ms_per_object'] > 0 and full['iters'] == 4, full
+        assert not [k for k in res['stage_b'][model] if k.startswith('warmup_')], res['stage_b'][model]  # no warm-up failed
     a = res['agreement']
     assert a['fp32']['legrad_corr'] > 0.9999 and a['bf16']['legrad_corr'] > 0.99 and a['bf16']['embed_min_cos'] > 0.99
     assert res['mao_vectors']['finite'] and res['mao_vectors']['max_norm_error'] < 1e-4
     m = res['stage_a_memory']
     assert m['checkpointing']['mib_per_crop'] < m['plain']['mib_per_crop']  # checkpointing keeps less for the backward pass
+
