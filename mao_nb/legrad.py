@@ -47,7 +47,8 @@ def legrad_maps(
         for scale in (GRAD_SCALE, 2. ** 6, 1.):  # a smaller scale only if a float16 gradient overflowed
             G, = torch.autograd.grad(s * scale, A, retain_graph=True, create_graph=e.requires_grad)  # [B, heads, Q, N]
             if G.dtype != torch.float16 or torch.isfinite(G).all(): break  # (checked in float16 only: the check waits for the GPU)
-        total = total + (G.float() / scale).clamp(min=0).mean(1).mean(1)[:, backbone.num_prefix_tokens:]  # [B, gh * gw], unscaled
+        Gp = G[..., backbone.num_prefix_tokens:].clamp(min=0)  # one copy, in G's dtype (bf16 on a GPU), of the patch columns only
+        total = total + Gp.sum(dim=(1, 2), dtype=torch.float32) / (Gp.shape[1] * Gp.shape[2] * scale)  # [B, gh * gw]: mean over heads and queries, unscaled
     maps = total.float().view(B, 1, gh, gw)
     if size is not None:
         S = backbone.image_size if size == -1 else int(size)
