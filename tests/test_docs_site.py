@@ -177,6 +177,7 @@ PAGE_INFO_JS = r"""(() => {
     next: [...document.querySelectorAll('.prev-next-area a.right-next')].map(a => a.getAttribute('href')),
     h1: text('article h1').map(t => t.replace(/#$/, '').trim()),
     inputs: text('.cell_input pre'),
+    folded: document.querySelectorAll('.cell.tag_hide-input details').length,
     prose: prose.innerText,
     math: document.querySelectorAll('mjx-container').length,
     figs: figs,
@@ -305,10 +306,19 @@ def test_api_entry_rendered(visited):
         if doc: assert doc in info['api'], f'docment of {name!r} missing: {doc!r}'
 
 
+def test_exported_source_is_folded(site, visited):
+    "nbdev shows the source of an `#| exports` cell folded under 'Exported source': here, a closed <details> per such cell."
+    dest, nbs = site
+    for rel in ('api/10_legrad.ipynb', 'api/15_stage_b.ipynb'):
+        n = sum(c.cell_type == 'code' and c.source.lstrip().startswith('#| exports\n') for c in nbformat.read(nbs/rel, as_version=4).cells)
+        assert n > 0 and visited[page_of(rel)][1]['folded'] == n, (rel, n, visited[page_of(rel)][1]['folded'])
+
+
 def test_reader_sees_no_directives_or_quarto_markup(visited):
     for page, (_, info) in visited.items():
         assert not [s for s in info['inputs'] if s.lstrip().startswith('#|')], f'{page}: nbdev directives shown in code'
         assert not [s for s in info['inputs'] if 'from fastcore.test import' in s], f'{page}: a hidden cell is shown'
+
         assert not re.search(r'\]\([^)]*\)\{|^:::|^---\s*$|output-file:', info['prose'], flags=re.M), f'{page}: Quarto markup left in the text'
 
 

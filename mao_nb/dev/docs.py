@@ -204,6 +204,7 @@ def _myst_cells(c) -> None:
         m = _DIRECTIVE.match(lines.pop(0)); d[m.group(1)] = m.group(2).strip()
     c.source = '\n'.join(lines)
     if d.get('echo') == 'false' or 'hide_input' in d: c.metadata.setdefault('tags', []).append('remove-input')
+    elif 'code-fold' in d: c.metadata.setdefault('tags', []).append('hide-input')  # nbdev folds exported source: a <details> here
     if d.get('output') == 'asis':
         md = [o['data']['text/markdown'] for o in c.outputs if 'text/markdown' in o.get('data', {})]
         c.cell_type, c.source = 'markdown', '\n\n'.join(re.sub(r'^\s*---\s*\n', '', m) for m in md)  # no leading rule
