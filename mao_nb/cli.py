@@ -58,7 +58,7 @@ def cmd_demo(args) -> int:
     "Run the ablation on the embedded benchmark and write the HTML report."
     from dataclasses import replace
     from mao_nb.haystack import benchmark_split, training_split, get_config
-    from mao_nb.pipeline import PipelineConfig, METHODS, run_ablation, ablation_table, decompose, gallery_vectors
+    from mao_nb.pipeline import PipelineConfig, METHODS, MULTI_VECTOR, run_ablation, ablation_table, decompose, gallery_vectors
     from mao_nb.stage_a import load_adapter, train_stage_a, STAGE_A_CPU, latest_checkpoint
     from mao_nb.report import write_report
     from mao_nb.pretrain import shipped_kind
@@ -83,7 +83,7 @@ def cmd_demo(args) -> int:
     sources = {k: v for k, v in sources.items() if k in objects}
     if args.iters: sources = {k: replace(v, stage_b=replace(v.stage_b, iters=args.iters)) for k, v in sources.items()}
     if args.alpha is not None: sources = {k: replace(v, stage_b=replace(v.stage_b, alpha=args.alpha)) for k, v in sources.items()}
-    methods = METHODS if args.methods == 'all' else tuple(m for m in METHODS if m != 'per_crop') if not args.methods else tuple(args.methods.split(','))
+    methods = METHODS if args.methods == 'all' else tuple(m for m in METHODS if m not in MULTI_VECTOR) if not args.methods else tuple(args.methods.split(','))
     work = Path(args.work) if args.work else cache_dir('runs', f'demo-{args.preset}' + (f'-g{args.max_gallery}' if args.max_gallery else ''))
     res = run_ablation(test, {'zero-shot': bb, 'stage A': ft}, sources, methods, work)  # cached and resumable under `work`
     print(); print(ablation_table(res).markdown); print()
@@ -319,6 +319,7 @@ def cmd_stage_a(args) -> int:
 # %% ../nbs/api/21_cli.ipynb #f7e3cbaf
 def build_parser() -> argparse.ArgumentParser:
     "The `mao_nb` argument parser with one sub-parser per command."
+    from mao_nb.pipeline import METHODS
     p = argparse.ArgumentParser(prog='mao_nb', description='MaO: small object image retrieval with one vector per image (offline by default).')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
     def bb_args(s):
@@ -347,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description='Detect the objects of every image of FOLDER, build one descriptor per image (MaO by default) and save a FAISS index.')
     s.add_argument('folder', help='folder of images (searched recursively)'); s.add_argument('--index', required=True, help='output index folder')
     bb_args(s)
-    s.add_argument('--method', default='mao', choices=['global', 'gem', 'average', 'full_image', 'per_crop', 'mao'])
+    s.add_argument('--method', default='mao', choices=list(METHODS))
     s.add_argument('--detector', default='offline', choices=['offline', 'owlv2'], help='offline (no weights) or owlv2 (OWLv2 objectness)')
     s.add_argument('--owlv2', default=None, help='OWLv2 hub name or local folder (default: google/owlv2-base-patch16-ensemble)')
     s.add_argument('--masker', default='colour', choices=['colour', 'box', 'sam', 'detector'], help='mask route for the detections')

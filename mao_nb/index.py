@@ -263,6 +263,18 @@ def search(self: GalleryIndex,
     D = np.where(img >= 0, D, -np.inf).astype(np.float32)
     return D, [[self.image_ids[j] for j in row if j >= 0] for row in img.tolist()]
 
+# %% ../nbs/api/11_index.ipynb #aed02f5b
+@patch
+def search_vectors(self: GalleryIndex,
+                   queries, # [Q, D] query vectors (or one [D])
+                   k: int=100, # vectors per query (capped at the number of vectors)
+                  ) -> tuple: # (scores [Q, k] float32 best first, ids: Q lists of the image id of each vector, repeats kept)
+    "Top-k gallery vectors per query, not collapsed to images: what the authors' released code ranks."
+    if self.n_vectors == 0: raise GalleryIndexError("the index is empty: add gallery vectors first")
+    q = check_vectors(queries, self.dim, 'queries', self.normalize)
+    D, I = self.index.search(q, min(int(k), self.n_vectors))
+    return D.astype(np.float32), [[self.image_ids[self._vec_img[j]] for j in row if j >= 0] for row in I.tolist()]
+
 # %% ../nbs/api/11_index.ipynb #639446d4
 def _flat_vectors(index, # a FAISS flat index
                   on_gpu: bool, # whether it lives on the GPU (then read from one CPU copy)

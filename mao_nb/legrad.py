@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from .backbones import Backbone
 
 # %% auto #0
-__all__ = ['GRAD_SCALE', 'min_max', 'legrad_maps', 'legrad', 'overlay', 'plot_maps', 'mask_mass_share', 'LegradCache',
-           'legrad_features', 'legrad_from_cache']
+__all__ = ['GRAD_SCALE', 'min_max', 'group_min_max', 'legrad_maps', 'legrad', 'overlay', 'plot_maps', 'mask_mass_share',
+           'LegradCache', 'legrad_features', 'legrad_from_cache']
 
 # %% ../nbs/api/10_legrad.ipynb #9517dc31
 GRAD_SCALE = 2. ** 12  # multiplies the score before the gradient: keeps float16 gradients out of the subnormal range
@@ -27,12 +27,23 @@ def min_max(maps: torch.Tensor, # [B, ...] maps
     lo, hi = flat.min(1, keepdim=True)[0], flat.max(1, keepdim=True)[0]
     return ((flat - lo) / (hi - lo).clamp_min(eps)).view_as(maps)
 
+def group_min_max(maps: torch.Tensor, # [B, ...] maps
+                  groups: torch.Tensor, # [B] long: the group of each map
+                  eps: float=1e-12, # guards a constant group
+                 ) -> torch.Tensor: # [B, ...] rescaled to [0, 1] jointly within each group
+    "Min-max normalise the maps of each group together (one minimum and one maximum per group)."
+    flat = maps.flatten(1); g = groups.to(flat.device); n = int(g.max()) + 1 if len(g) else 0
+    lo = flat.new_zeros(n).scatter_reduce(0, g, flat.min(1)[0], 'amin', include_self=False)[g, None]
+    hi = flat.new_zeros(n).scatter_reduce(0, g, flat.max(1)[0], 'amax', include_self=False)[g, None]
+    return ((flat - lo) / (hi - lo).clamp_min(eps)).view_as(maps)
+
 def legrad_maps(
     backbone: Backbone, # the model the block outputs came from
     outs: list, # L x [B, N, C] outputs of the explained blocks, in the graph of `attns`
     attns: list, # L x [B, heads, N, N] their post-softmax attention probabilities
     e: torch.Tensor, # [B, D] target vectors, one per image (need not be normalised)
     size: int|None=-1, # output side: -1 = the backbone's input size, None = the patch grid, or a number of pixels
+    groups: torch.Tensor|None=None, # [B] long: min-max jointly over the maps of each group (the authors' code: an image's maps); None: each map on its own
 ) -> torch.Tensor: # [B, H, W] float32 maps in [0, 1], differentiable w.r.t. `e` when `e.requires_grad`
     "LeGrad maps of vectors `e` against the images whose block outputs and attention probabilities are given."
     B, (gh, gw) = outs[0].shape[0], backbone.grid
@@ -53,7 +64,7 @@ def legrad_maps(
     if size is not None:
         S = backbone.image_size if size == -1 else int(size)
         maps = F.interpolate(maps, size=(S, S), mode='bilinear', align_corners=False)
-    return min_max(maps[:, 0])
+    return min_max(maps[:, 0]) if groups is None else group_min_max(maps[:, 0], groups)
 
 # %% ../nbs/api/10_legrad.ipynb #5ff1a7e8
 def legrad(

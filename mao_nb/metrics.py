@@ -11,9 +11,9 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['rank_order', 'average_precision', 'per_query_ap', 'mean_average_precision', 'recall_at_k', 'evaluate',
-           'evaluate_rankings', 'evaluate_index', 'precision_recall_at_ranks', 'plot_pr_curve', 'size_bucket',
-           'clutter_bucket', 'query_object_stats', 'ap_by_group', 'ResultsTable', 'results_table', 'plot_map_by_method',
-           'plot_ap_by_bucket']
+           'evaluate_rankings', 'evaluate_index', 'released_ap', 'evaluate_index_released', 'precision_recall_at_ranks',
+           'plot_pr_curve', 'size_bucket', 'clutter_bucket', 'query_object_stats', 'ap_by_group', 'ResultsTable',
+           'results_table', 'plot_map_by_method', 'plot_ap_by_bucket']
 
 # %% ../nbs/api/12_metrics.ipynb #b6619778
 def rank_order(
@@ -206,6 +206,23 @@ def evaluate_index(
             for k in rec:
                 found = int((ranks <= k).sum()); rec[k][q] = float(found > 0) if recall_mode == 'any' else found / n_rel[q]
     return _summary(ap, rec, n_rel, recall_mode)
+
+# %% ../nbs/api/12_metrics.ipynb #0ceffffb
+def released_ap(relevance, # [k] bool: is each retrieved vector's image relevant, best first
+               ) -> float: # the released code's AP of one query
+    "Mean precision at the relevant positions of the retrieved list (0 if none): `calculate_map` of the authors' code."
+    pos = np.flatnonzero(np.asarray(relevance, bool)) + 1
+    return float((np.arange(1, len(pos) + 1) / pos).mean()) if len(pos) else 0.
+
+def evaluate_index_released(index: "GalleryIndex", # a `mao_nb.index.GalleryIndex` (multi-vector allowed)
+                            queries, # [Q, D] query vectors
+                            relevant: Sequence[set], # per query, the relevant gallery image ids
+                            k: int=100, # vectors retrieved per query (the released default)
+                           ) -> dict: # {'mAP': the released mAP, 'per_query_ap' [Q], 'k'}
+    "mAP as the authors' released code computes it: over the top-k vectors, repeats counted, FAISS's order for ties."
+    _, ids = index.search_vectors(queries, k)
+    ap = np.array([released_ap([i in rel for i in row]) for row, rel in zip(ids, relevant)])
+    return {'mAP': float(ap.mean()) if len(ap) else float('nan'), 'per_query_ap': ap, 'k': int(k)}
 
 # %% ../nbs/api/12_metrics.ipynb #14d7bede
 def precision_recall_at_ranks(

@@ -20,9 +20,9 @@ from .legrad import LegradCache, legrad_from_cache, legrad_maps, mask_mass_share
 from .descriptors import query_vectors, global_vectors
 
 # %% auto #0
-__all__ = ['StageBConfig', 'ObjectBatch', 'object_batch', 'encode_objects', 'overlap_loss', 'soft_iou', 'optimise_vectors',
-           'auto_max_objects', 'mao_vectors', 'full_image_vectors', 'per_crop_vectors', 'pointing_game',
-           'chain_diagnostics', 'chain_summary', 'plot_chain']
+__all__ = ['RELEASED', 'StageBConfig', 'ObjectBatch', 'object_batch', 'encode_objects', 'overlap_loss', 'soft_iou',
+           'optimise_vectors', 'auto_max_objects', 'mao_vectors', 'full_image_vectors', 'per_crop_vectors',
+           'released_vectors', 'pointing_game', 'chain_diagnostics', 'chain_summary', 'plot_chain']
 
 # %% ../nbs/api/15_stage_b.ipynb #e16f8391
 @dataclass
@@ -38,6 +38,13 @@ class StageBConfig:
     max_objects: int|None = None # object crops per optimisation batch (memory bound; never changes results); None: sized from free device memory (`auto_max_objects`)
     weight_decay: float = 0.0 # AdamW weight decay on v (the regulariser already anchors v)
     init_norm: float|None = None # length of the free vector at the start (its direction: the normalised mean). AdamW moves every coordinate by ~lr per step, so this sets the step size relative to v. None: the crops' raw (unnormalised) embedding norm, the scale the authors' code starts from
+    regulariser: str = 'dot_sum' # 'dot_sum': alpha v . sum_i v_i (the paper); 'cos_mean': alpha (1 - cos(v, mean_i v_i)); 'cos_image': alpha (1 - cos(v, the whole image's embedding)) (the authors' code)
+    reduce: str = 'sum' # the objects' losses of an image: 'sum' (the paper) or 'mean' (the authors' code)
+    minmax: str = 'map' # LeGrad's min-max: 'map' (each map) or 'image' (jointly over an image's maps: the authors' code)
+    start: str = 'mean' # the starting direction: 'mean' (of the crop embeddings) or 'image' (the whole image's embedding: the authors' code)
+    def __post_init__(self):
+        for k, ok in (('regulariser', ('dot_sum', 'cos_mean', 'cos_image')), ('reduce', ('sum', 'mean')), ('minmax', ('map', 'image')), ('start', ('mean', 'image'))):
+            if getattr(self, k) not in ok: raise ValueError(f"StageBConfig.{k} must be one of {ok}, got {getattr(self, k)!r}")
 
 StageBConfig()
 
@@ -126,11 +133,20 @@ def optimise_vectors(
     n_images: int, # G
     cfg: StageBConfig=StageBConfig(), # hyper-parameters
     init: torch.Tensor|None=None, # [G, D] starting vectors (default: normalised mean of each image's crop embeddings)
+    image_emb: torch.Tensor|None=None, # [G, D] the whole images' embeddings: needed by `regulariser='cos_image'` and `start='image'`
+    norm_group: torch.Tensor|None=None, # [N] long: the image of each crop for `minmax='image'` (default: `group`)
 ) -> tuple: # (vectors [G, D] normalised, history {'loss': [iters], 'soft_iou': [iters]})
     "Stage B: one vector per image whose LeGrad maps match the masks of all its objects."
     dev = backbone.device; group = group.to(dev); masks = masks.to(dev, torch.float32); emb = emb.to(dev, torch.float32)
     sum_emb = torch.zeros(n_images, emb.shape[1], device=dev).index_add_(0, group, emb)  # [G, D]  sum_i v_i
-    V0 = F.normalize(sum_emb, dim=-1) if init is None else F.normalize(init.to(dev, torch.float32), dim=-1)
+    if (cfg.regulariser == 'cos_image' or cfg.start == 'image') and image_emb is None:
+        raise ValueError("regulariser='cos_image' and start='image' need the images' embeddings (image_emb)")
+    img = F.normalize(image_emb.to(dev, torch.float32), dim=-1) if image_emb is not None else None
+    if init is None: init = img if cfg.start == 'image' else sum_emb
+    V0 = F.normalize(init.to(dev, torch.float32), dim=-1)
+    n_obj = torch.bincount(group, minlength=n_images).clamp_min(1).float()  # [G] objects per image
+    mgroup = (norm_group if norm_group is not None else group).to(dev) if cfg.minmax == 'image' else None
+    anchor = F.normalize(sum_emb, dim=-1) if cfg.regulariser == 'cos_mean' else img
     with torch.enable_grad():  # the explained blocks, run once: their outputs do not depend on v
         outs, attns = backbone.run_blocks(cache.hidden.detach().requires_grad_(True), cache.start)
     V = (V0 * _start_norm(backbone, outs[-1], group, n_images, cfg.init_norm)[:, None]).requires_grad_(True)  # [G, D]
@@ -138,10 +154,12 @@ def optimise_vectors(
     hist = {'loss': [], 'soft_iou': []}
     for _ in range(cfg.iters):
         v = F.normalize(V, dim=-1)                                   # [G, D]
-        maps = legrad_maps(backbone, outs, attns, v[group])          # [N, S, S], differentiable w.r.t. v
+        maps = legrad_maps(backbone, outs, attns, v[group], groups=mgroup)  # [N, S, S], differentiable w.r.t. v
         obj_loss = overlap_loss(maps, masks, cfg.loss, cfg.smooth)   # [N]
-        reg = (v * sum_emb).sum(-1)                                  # [G]   v . sum_i v_i
-        loss = obj_loss.sum() - cfg.alpha * reg.sum()
+        if cfg.reduce == 'mean': obj_loss = obj_loss / n_obj[group]  # each image's objects averaged, not summed
+        if cfg.regulariser == 'dot_sum': reg = -(v * sum_emb).sum(-1)  # [G]   -v . sum_i v_i
+        else: reg = 1 - (v * anchor).sum(-1)                         # [G]   1 - cos(v, anchor)
+        loss = obj_loss.sum() + cfg.alpha * reg.sum()
         V.grad, = torch.autograd.grad(loss, V, retain_graph=True)    # gradients for v only (never for the frozen weights)
         opt.step()
         with torch.no_grad():  # kept on the device: no host sync inside the loop
@@ -193,7 +211,8 @@ def mao_vectors(
         idx = full[lo:hi]
         ob = object_batch([records[g] for g in idx], backbone.image_size, cfg.margin, device=backbone.device)
         emb, cache = encode_objects(backbone, ob.pixels, cfg.layers)
-        V, h = optimise_vectors(backbone, cache, ob.masks, ob.group, emb, ob.n_images, cfg)
+        img = global_vectors(backbone, [records[g] for g in idx]) if 'image' in (cfg.start, cfg.regulariser[4:]) else None
+        V, h = optimise_vectors(backbone, cache, ob.masks, ob.group, emb, ob.n_images, cfg, image_emb=img)
         out[idx] = V.cpu(); hists.append(h)
     return (out, hists) if return_history else out
 
@@ -228,6 +247,30 @@ def per_crop_vectors(backbone: Backbone, # frozen backbone
         ob = object_batch(recs[lo:hi], backbone.image_size, cfg.margin, device=backbone.device)
         emb, cache = encode_objects(backbone, ob.pixels, cfg.layers)
         V, _ = optimise_vectors(backbone, cache, ob.masks, torch.arange(len(ob)), emb, len(ob), cfg)  # every crop its own "image"
+        out.append(V.cpu()); owner.append(ob.group + lo)
+    return torch.cat(out), torch.cat(owner)
+
+# %% ../nbs/api/15_stage_b.ipynb #95852196
+RELEASED = dict(iters=100, smooth=1e-6, regulariser='cos_mean', reduce='mean', minmax='image', start='mean')  # with one crop per vector, the crop's mean IS the whole image's embedding
+
+def released_vectors(backbone: Backbone, # frozen backbone
+                     records: list, # G ImageRecords with their objects
+                     cfg: StageBConfig=StageBConfig(), # alpha, lr, layers, max_objects are used; the rest is the released code's (`RELEASED`)
+                     progress: bool=True) -> tuple: # (vectors [N, D], owner [N] long: image index of each vector)
+    "The authors' released default: per object, one vector optimised on the whole image against that object's mask; k vectors per image."
+    from dataclasses import replace
+    rcfg = replace(cfg, margin=0., **RELEASED)
+    whole = [_whole_image_record(r) for r in records]  # the whole image (box), used as every object's crop
+    from mao_nb.core import rle_encode
+    def own(r, w, o): return ObjectAnn(w.objects[0].box, rle_encode(o.mask_window((0, 0, r.size[1], r.size[0]), r.size)))  # this object's mask, whole-image box
+    recs = [ImageRecord(r.image_id, path=r.path, image=r.image, size=r.size, objects=[own(r, w, o) for o in r.objects] or w.objects)
+            for r, w in zip(records, whole)]
+    out, owner = [], []
+    chunks = _chunks([len(r.objects) for r in recs], cfg.max_objects or auto_max_objects(backbone, cfg.layers))
+    for lo, hi in tqdm(chunks, desc='Stage B, released', disable=not progress or len(chunks) < 2):
+        ob = object_batch(recs[lo:hi], backbone.image_size, 0., device=backbone.device)
+        emb, cache = encode_objects(backbone, ob.pixels, cfg.layers)
+        V, _ = optimise_vectors(backbone, cache, ob.masks, torch.arange(len(ob)), emb, len(ob), rcfg, norm_group=ob.group)
         out.append(V.cpu()); owner.append(ob.group + lo)
     return torch.cat(out), torch.cat(owner)
 
