@@ -144,9 +144,10 @@ def cmd_index(args) -> int:
     if not recs: raise ValueError(f"{folder}: no image could be indexed")
     meta = {'backbone': backbone_id(args.backbone, args.adapter), 'backbone_key': backbone_key(bb), 'method': args.method,
             'config': cfg.fingerprint('vectors', args.method), 'dim': int(V.shape[1]), 'folder': str(folder.resolve())}
-    idx = index_gallery(V, own, recs, meta=meta, kind=args.index_kind); idx.save(out)  # 'auto': exact up to 50k vectors, then IVF-PQ re-ranked
+    idx = index_gallery(V, own, recs, meta=meta, kind=args.index_kind, target_recall=args.target_recall); idx.save(out)  # 'auto': exact up to 50k vectors, then IVF-PQ re-ranked, its recall checked
     print(f'index of {len(recs)} images ({len(V)} vectors of {V.shape[1]} dims, method {args.method}; '
           f'{done}) saved to {out}')
+    print(_recall_line(idx))
     return 0
 
 def _drop_failed(recs: list, # the gallery records
@@ -168,12 +169,25 @@ def _query_record(path: Path, box) -> Query:
         raise SystemExit(f"--box {b} is not inside the {w}x{h} query image {path}")
     return Query(str(path), path=path, objects=[ObjectAnn(b)])  # keyed by the path as given: a/x.png and b/x.png are two queries
 
+def _recall_line(idx) -> str:
+    "One line: what the index is, and the recall@10 it measured on its own vectors."
+    rc = idx.meta.get('recall_check')
+    if idx.kind == 'flat': return 'search: exact (flat index)' + (f", chosen after the approximate index missed recall@10 {rc['target']}" if rc else '')
+    if not rc: return f'search: {idx.kind} index, recall not checked (nprobe {idx.nprobe})'
+    return (f"search: {rc['kind']} index, recall@10 {rc['recall_at_10']:.3f} against exact search on {rc['sample']} of its own vectors "
+            f"(target {rc['target']}; nprobe {rc['nprobe']}" + (f", k_factor {rc['k_factor']})" if rc['k_factor'] else ')'))
+
 def cmd_search(args) -> int:
     "Search an index with query images of one object each; print the top-k gallery images."
     from mao_nb.index import GalleryIndex
     from mao_nb.descriptors import query_vectors
     bb = get_backbone(args.backbone, args.adapter)
     idx = GalleryIndex.load(args.index, expect_dim=bb.embed_dim, expect_backbone=backbone_id(args.backbone, args.adapter))
+    if args.check_recall:
+        from mao_nb.index import self_check_recall, stored_vectors
+        x = stored_vectors(idx)
+        if x is None: print(f'--check-recall: a {idx.kind} index keeps no exact vectors to check against', file=sys.stderr)
+        else: print(f'recall@10 against exact search, on {min(300, len(x))} of its own vectors: {self_check_recall(idx, x):.3f}', file=sys.stderr)
     qs = [_query_record(Path(q), args.box) for q in args.queries]
     scores, ids = idx.search(query_vectors(bb, qs).numpy(), k=args.k)
     out = {q.image_id: [{'rank': r + 1, 'image': i, 'path': idx.paths.get(i), 'score': round(float(s), 4)} for r, (i, s) in enumerate(zip(row, srow))]
@@ -364,12 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--gpus-per-worker', type=float, default=0, help='GPUs per Ray actor (--engine ray)')
     s.add_argument('--index-kind', default='auto', choices=['auto', 'flat', 'ivf', 'ivfpq', 'ivfpq_rerank'],
                    help="FAISS index (default auto: exact 'flat' up to 50,000 vectors, else IVF-PQ re-ranked exactly; see mao_nb.index.choose_index)")
+    s.add_argument('--target-recall', type=float, default=0.95, help='approximate index kinds: the recall@10 against exact search it must reach on its own vectors (more probes, else exact search)')
     precision_arg(s); s.set_defaults(func=cmd_index)
     s = sub.add_parser('search', help='find the indexed images that contain a query object',
                        description='Embed each query image (the object in --box, or the whole image) and print its top-k gallery images.')
     s.add_argument('index', help='index folder made by `mao_nb index`'); s.add_argument('queries', nargs='+', help='query image file(s)')
     s.add_argument('--box', type=float, nargs=4, metavar=('X0', 'Y0', 'X1', 'Y1'), default=None, help='the object box in the query image (pixels)')
     s.add_argument('-k', type=int, default=10, help='results per query'); s.add_argument('--json', action='store_true', help='print JSON')
+    s.add_argument('--check-recall', action='store_true', help="measure the index's recall@10 against exact search again (on its own vectors), on stderr")
     bb_args(s); s.set_defaults(func=cmd_search)
     s = sub.add_parser('eval', help='run the ablation on a benchmark (generated, VoxDet-SoIR, PerMiR, INSTRE, COCO-style)',
                        description='Evaluate methods (mAP, Recall@1/5/10, each gallery image counted once) on a benchmark.')

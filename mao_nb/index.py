@@ -15,8 +15,9 @@ from tqdm.auto import tqdm
 from .core import atomic_write
 
 # %% auto #0
-__all__ = ['AUTO_FLAT_MAX', 'GalleryIndexError', 'check_vectors', 'random_unit_vectors', 'clustered_unit_vectors', 'faiss_gpus',
-           'GalleryIndex', 'check_index_folder', 'index_files', 'choose_index', 'recall_at_k_vs_flat', 'search_shards']
+__all__ = ['AUTO_FLAT_MAX', 'CHECK_SAMPLE', 'GalleryIndexError', 'check_vectors', 'random_unit_vectors', 'clustered_unit_vectors',
+           'faiss_gpus', 'GalleryIndex', 'check_index_folder', 'index_files', 'choose_index', 'recall_at_k_vs_flat',
+           'self_check_recall', 'tune_recall', 'stored_vectors', 'search_shards']
 
 # %% ../nbs/api/11_index.ipynb #b29f1601
 class GalleryIndexError(ValueError):
@@ -515,12 +516,24 @@ def build(cls: GalleryIndex,
           meta: dict|None=None, # provenance (backbone, dim, method)
           train_size: int=100_000, # IVF training sample size
           seed: int=0, # seed of the training sample
+          target_recall: float|None=None, # approximate kinds: raise nprobe, then k_factor, until the self-measured recall@10 reaches it, else use flat (None: 0.95 with kind='auto', no check otherwise)
           **params, # nlist, m, nbits, nprobe, k_factor, normalize, use_gpu (with 'auto': override its choice)
          ) -> GalleryIndex:
-    "Create, train (when needed) and fill an index in one call."
+    "Create, train (when needed) and fill an index in one call; an approximate index checks its own recall."
     x = _as_matrix(vectors, 'vectors')
+    if target_recall is None and kind == 'auto': target_recall = 0.95
     if kind == 'auto': c = choose_index(len(x), x.shape[1]); kind, params = c.pop('kind'), {**c, **params}
-    return cls(x.shape[1], kind, meta=meta, **params).train(x, max_n=train_size, seed=seed).add(x, ids, paths)
+    idx = cls(x.shape[1], kind, meta=meta, **params).train(x, max_n=train_size, seed=seed).add(x, ids, paths)
+    if target_recall is None or kind == 'flat': return idx
+    r = tune_recall(idx, x, target_recall, seed=seed)
+    if r < target_recall:  # the target would cost about what exact search costs: take exact search
+        warnings.warn(f"the {kind} index reached recall@10 {r:.3f} < target {target_recall} on its own vectors even at nprobe "
+                      f"{idx.nprobe}{f', k_factor {idx.k_factor}' if idx.k_factor else ''}: using the exact flat index instead")
+        idx = cls(x.shape[1], 'flat', meta=meta, **{k: v for k, v in params.items() if k in ('normalize', 'use_gpu')}).add(x, ids, paths)
+        r = 1.0
+    idx.meta['recall_check'] = dict(recall_at_10=round(r, 4), target=target_recall, kind=idx.kind, nprobe=idx.nprobe, k_factor=idx.k_factor,
+                                    sample=min(CHECK_SAMPLE, len(x)))
+    return idx
 
 # %% ../nbs/api/11_index.ipynb #7a710910
 def recall_at_k_vs_flat(
@@ -534,6 +547,45 @@ def recall_at_k_vs_flat(
     found = approx.search(queries, k)[1]
     if len(truth) != len(found): raise GalleryIndexError(f"{len(truth)} exact result lists for {len(found)} queries")
     return float(np.mean([len(set(a[:k]) & set(t[:k])) / max(min(k, len(t)), 1) for a, t in zip(found, truth)]))
+
+# %% ../nbs/api/11_index.ipynb #383ee2e4
+CHECK_SAMPLE = 300 # gallery vectors used as queries by the recall self-check
+
+def self_check_recall(index: GalleryIndex, # an index over `vectors` (added in this order)
+                      vectors, # [N, D] the gallery vectors it holds
+                      sample: int=CHECK_SAMPLE, # how many of them are used as queries
+                      k: int=10, # depth compared
+                      seed: int=0, # which ones
+                     ) -> float: # mean |index top-k & exact top-k| / k, over the sampled queries
+    "Recall@k of the index against exact search, measured on a sample of the gallery's own vectors."
+    x = check_vectors(vectors, index.dim, 'vectors', index.normalize); k = min(k, len(x))
+    q = x[np.random.default_rng(seed).choice(len(x), min(sample, len(x)), replace=False)]
+    _, I = index.index.search(q, k); hit = 0
+    for lo in range(0, len(q), 64):  # exact top-k, 64 queries at a time: memory O(64 x N)
+        S = q[lo:lo + 64] @ x.T; top = np.argpartition(-S, k - 1, axis=1)[:, :k]
+        hit += sum(len(set(a.tolist()) & set(t.tolist())) for a, t in zip(I[lo:lo + 64], top))
+    return hit / (len(q) * k)
+
+def tune_recall(index: GalleryIndex, # an IVF kind (changed in place)
+                vectors, # [N, D] the gallery vectors it holds
+                target: float=0.95, # recall@10 wanted
+                seed: int=0, # of the sample
+               ) -> float: # the recall reached (may stay below `target`: then exact search is as cheap)
+    "Raise nprobe (up to a quarter of the lists), then k_factor (up to 128), until the self-measured recall@10 reaches `target`."
+    r = self_check_recall(index, vectors, seed=seed); cap = max(1, index.params['nlist'] // 4)
+    while r < target and index.nprobe < cap: index.nprobe = min(2 * index.nprobe, cap); r = self_check_recall(index, vectors, seed=seed)
+    while r < target and index.kind == 'ivfpq_rerank' and index.k_factor < 128:
+        index.k_factor = 2 * index.k_factor; r = self_check_recall(index, vectors, seed=seed)
+    return r
+
+# %% ../nbs/api/11_index.ipynb #780219fc
+def stored_vectors(index: GalleryIndex, # a built or loaded index
+                  ) -> np.ndarray|None: # [N, D] float32 copy, in the order added; None for 'ivf'/'ivfpq' (they keep no exact vectors)
+    "The exact gallery vectors an index keeps ('flat' and 'ivfpq_rerank')."
+    if index.kind not in ('flat', 'ivfpq_rerank'): return None
+    base = index.index if index.kind == 'flat' else _faiss().downcast_index(index.index).refine_index
+    xb, _ = _flat_vectors(base, index.on_gpu and index.kind == 'flat')
+    return np.array(xb)
 
 # %% ../nbs/api/11_index.ipynb #0b7f7f45
 def search_shards(folders: Sequence, # saved `GalleryIndex` folders, each holding a disjoint part of the gallery
