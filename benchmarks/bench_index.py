@@ -8,7 +8,10 @@ and each gallery size, it measures:
   serialized bytes per image, and for each `--nprobe`: throughput and recall@k against the flat index
   (the fraction of the exact top-k images that IVF-PQ also returns);
 - IVF-PQ re-ranked exactly (`ivfpq_rerank`, FAISS IndexRefineFlat) with the parameters `mao_nb.index.choose_index`
-  picks for that size: the same figures. The row of the kind mao_nb would build at that size has `default: true`.
+  picks for that size: the same figures. The row of the kind mao_nb would build at that size has `default: true`;
+- auto: what `GalleryIndex.build(kind='auto')` makes, after its recall self-check (`--target-recall`): the recall it
+  measured on its own vectors (`self_check_recall`) beside the recall measured on the separate queries, and whether it
+  fell back to the flat index.
 
 `--json` prints one JSON line per row (keys kind, n, recall_at_10, qps, bytes_per_vector, default, and the rest).
 
@@ -31,7 +34,9 @@ def parse_args(argv=None):
     p.add_argument('--dim', type=int, default=768, help='vector dimension')
     p.add_argument('--queries', type=int, default=1000, help='queries per search batch')
     p.add_argument('--k', type=int, default=10, help='results per query')
-    p.add_argument('--data', nargs='+', default=['random', 'clustered'], choices=['random', 'clustered'], help='data kinds')
+    p.add_argument('--data', nargs='+', default=['random', 'clustered'], choices=['random', 'clustered', 'embedded'],
+                   help="data kinds; embedded: the embedded benchmark's test images through the shipped backbone (average descriptors), tiled up to size with small noise")
+    p.add_argument('--target-recall', type=float, default=0.95, help="the 'auto' row: the target of GalleryIndex.build's recall self-check")
     p.add_argument('--points-per-cluster', type=int, default=50, help='clustered data: gallery vectors per mixture component')
     p.add_argument('--noise', type=float, default=0.6, help='clustered data: noise norm relative to the unit centre')
     p.add_argument('--nlist', type=int, nargs='+', default=[1024], help='IVF lists; one value, or one per size')
@@ -43,7 +48,8 @@ def parse_args(argv=None):
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', default='benchmarks/results/index.json', help='JSON results (written atomically)')
     p.add_argument('--json', action='store_true', help='print one JSON line per row (as rows finish)')
-    p.add_argument('--kinds', nargs='+', default=['ivfpq', 'ivfpq_rerank'], choices=['ivfpq', 'ivfpq_rerank'], help='approximate kinds to measure (flat always runs)')
+    p.add_argument('--kinds', nargs='+', default=['ivfpq', 'ivfpq_rerank', 'auto'], choices=['ivfpq', 'ivfpq_rerank', 'auto'],
+                   help="approximate kinds to measure (flat always runs); auto: what GalleryIndex.build(kind='auto') makes, its recall self-checked")
     return p.parse_args(argv)
 
 
@@ -51,8 +57,20 @@ def log(*a):
     print(f'[{time.strftime("%H:%M:%S")}]', *a, file=sys.stderr, flush=True)  # stdout is for the table (or --json lines)
 
 
+def embedded_vectors() -> np.ndarray:
+    "Average descriptors of the embedded benchmark's test gallery, ground-truth objects, shipped backbone: [300, 96]."
+    from mao_nb.haystack import load_benchmark
+    from mao_nb.pretrain import default_backbone
+    from mao_nb.descriptors import average_vectors
+    test = load_benchmark('default', progress=False)['test']
+    return average_vectors(default_backbone(), test.gallery).float().numpy()
+
 def make_data(kind: str, n: int, dim: int, n_queries: int, args, seed: int):
-    from mao_nb.index import random_unit_vectors, clustered_unit_vectors
+    from mao_nb.index import random_unit_vectors, clustered_unit_vectors, check_vectors
+    if kind == 'embedded':  # real descriptors, tiled: each a near-duplicate cluster (the hard case for IVF: many equal neighbours)
+        base = embedded_vectors(); rng = np.random.default_rng(seed)
+        def tile(m): return check_vectors(base[rng.integers(0, len(base), m)] + 0.05 * rng.standard_normal((m, base.shape[1])).astype(np.float32) / np.sqrt(base.shape[1]), base.shape[1])
+        return tile(n), tile(n_queries)
     if kind == 'random':
         return random_unit_vectors(n, dim, seed=seed), random_unit_vectors(n_queries, dim, seed=seed + 1)
     g, centres = clustered_unit_vectors(n, dim, n_clusters=max(1, n // args.points_per_cluster), noise=args.noise, seed=seed)
@@ -69,14 +87,14 @@ def bench_one(kind: str, n: int, nlist: int, args) -> list[dict]:
     from mao_nb.index import GalleryIndex, recall_at_k_vs_flat
     rows = []
     (g, q), t_gen = timed(lambda: make_data(kind, n, args.dim, args.queries, args, args.seed))
-    ids = [str(i) for i in range(n)]
-    log(f'{kind} n={n:,}: data in {t_gen:.1f}s')
+    ids = [str(i) for i in range(n)]; dim = g.shape[1]
+    log(f'{kind} n={n:,} dim={dim}: data in {t_gen:.1f}s')
     # exact
     flat, t_build = timed(lambda: GalleryIndex.build(g, ids, kind='flat', use_gpu=False))
     (_, truth), t_search = timed(lambda: flat.search(q, args.k))
-    rows.append(dict(data=kind, n=n, dim=args.dim, index='flat', params={}, build_s=round(t_build, 2), train_s=0.0,
+    rows.append(dict(data=kind, n=n, dim=dim, index='flat', params={}, build_s=round(t_build, 2), train_s=0.0,
                      add_s=round(t_build, 2), search_s=round(t_search, 3), qps=round(args.queries / t_search, 1),
-                     recall_at_k=1.0, bytes_per_vector=4 * args.dim))
+                     recall_at_k=1.0, bytes_per_vector=4 * dim))
     flat_qps = args.queries / t_search
     log(f'  flat: build {t_build:.1f}s, search {args.queries} queries {t_search:.2f}s ({args.queries / t_search:,.0f} q/s)')
     del flat; gc.collect()
@@ -118,6 +136,22 @@ def bench_one(kind: str, n: int, nlist: int, args) -> list[dict]:
                              bytes_per_vector=round(nbytes / n, 1), speedup_vs_flat=round(args.queries / t_s / flat_qps, 2)))
             log(f'    nprobe={nprobe}: search {t_s:.3f}s ({args.queries / t_s:,.0f} q/s, {args.queries / t_s / flat_qps:.1f}x flat), recall@{args.k} vs flat {rec:.3f}')
         del rr
+    # what GalleryIndex.build(kind='auto') makes: parameters by size, then raised until its own recall check meets the target
+    if 'auto' in args.kinds and c['kind'] != 'flat':
+        import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            au, t_b = timed(lambda: GalleryIndex.build(g, ids, kind='auto', target_recall=args.target_recall, use_gpu=False))
+        rc = au.meta['recall_check']; au.search(q[:10], args.k)
+        t_s = min(timed(lambda: au.search(q, args.k))[1] for _ in range(2))
+        rec = recall_at_k_vs_flat(au, truth, q, args.k)
+        fell = [str(w.message) for w in caught if 'using the exact flat index' in str(w.message)]
+        rows.append(dict(data=kind, n=n, dim=dim, index='auto', params={k: rc[k] for k in ('kind', 'nprobe', 'k_factor')},
+                         build_s=round(t_b, 2), train_s=0.0, add_s=0.0, search_s=round(t_s, 3), qps=round(args.queries / t_s, 1),
+                         recall_at_k=round(rec, 4), self_check_recall=rc['recall_at_10'], target=rc['target'], fell_back_to_flat=bool(fell),
+                         bytes_per_vector=round(faiss.serialize_index(au.index).nbytes / n, 1), speedup_vs_flat=round(args.queries / t_s / flat_qps, 2)))
+        log(f"  auto: {rc}; separate queries recall@{args.k} {rec:.3f}; {args.queries / t_s / flat_qps:.1f}x flat" + (f'; {fell[0]}' if fell else ''))
+        del au
     for r in rows:  # the kind mao_nb would build at this size
         r['kind'] = r['index']; r[f'recall_at_{args.k}'] = r['recall_at_k']
         r['default'] = r['index'] == c['kind'] and all(r['params'].get(k) == v for k, v in c.items() if k != 'kind')
@@ -126,12 +160,14 @@ def bench_one(kind: str, n: int, nlist: int, args) -> list[dict]:
 
 
 def table(rows: list[dict], k: int) -> str:
-    head = ['data', 'n', 'index', 'nlist', 'm', 'nprobe', 'k_factor', 'build s', 'train s', 'add s', 'q/s', f'recall@{k}', 'bytes/vec']
+    head = ['data', 'n', 'index', 'nlist', 'm', 'nprobe', 'k_factor', 'build s', 'train s', 'add s', 'q/s', f'recall@{k}', 'self-check', 'bytes/vec']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in rows:
         p = r['params']
-        vals = [r['data'], f"{r['n']:,}", r['index'] + (' (default)' if r.get('default') else ''), p.get('nlist', ''), p.get('m', ''), p.get('nprobe', ''), p.get('k_factor', ''), f"{r['build_s']:.1f}",
-                f"{r['train_s']:.1f}", f"{r['add_s']:.1f}", f"{r['qps']:,.0f}", f"{r['recall_at_k']:.3f}", f"{r['bytes_per_vector']:,.0f}"]
+        name = r['index'] + (' (default)' if r.get('default') else '') + (f" -> {p['kind']}" if r['index'] == 'auto' else '')
+        vals = [r['data'], f"{r['n']:,}", name, p.get('nlist', ''), p.get('m', ''), p.get('nprobe', ''), p.get('k_factor', ''), f"{r['build_s']:.1f}",
+                f"{r['train_s']:.1f}", f"{r['add_s']:.1f}", f"{r['qps']:,.0f}", f"{r['recall_at_k']:.3f}",
+                f"{r['self_check_recall']:.3f}" if 'self_check_recall' in r else '', f"{r['bytes_per_vector']:,.0f}"]
         lines.append('| ' + ' | '.join(str(v) for v in vals) + ' |')
     return '\n'.join(lines)
 
