@@ -99,18 +99,19 @@ def bench_one(kind: str, n: int, nlist: int, args) -> list[dict]:
     log(f'  flat: build {t_build:.1f}s, search {args.queries} queries {t_search:.2f}s ({args.queries / t_search:,.0f} q/s)')
     del flat; gc.collect()
     # IVF-PQ
+    m_pq = args.m if dim % args.m == 0 else next(m for m in (64, 48, 32, 24, 16, 12, 8, 4, 2, 1) if dim % m == 0)
     if 'ivfpq' in args.kinds:
-        pq = GalleryIndex(args.dim, 'ivfpq', nlist=nlist, m=args.m, nbits=args.nbits, nprobe=args.nprobe[0], use_gpu=False)
+        pq = GalleryIndex(dim, 'ivfpq', nlist=nlist, m=m_pq, nbits=args.nbits, nprobe=args.nprobe[0], use_gpu=False)
         _, t_train = timed(lambda: pq.train(g, max_n=args.train_size, seed=args.seed))
         _, t_add = timed(lambda: pq.add(g, ids))
         nbytes = faiss.serialize_index(pq.index).nbytes
-        log(f'  ivfpq nlist={nlist} m={args.m}: train {t_train:.1f}s on {min(n, args.train_size):,}, add {t_add:.1f}s, {nbytes / n:.1f} bytes/vector')
+        log(f'  ivfpq nlist={nlist} m={m_pq}: train {t_train:.1f}s on {min(n, args.train_size):,}, add {t_add:.1f}s, {nbytes / n:.1f} bytes/vector')
         for nprobe in args.nprobe:
             pq.nprobe = nprobe
             pq.search(q[:10], args.k)  # warm-up
             t_s = min(timed(lambda: pq.search(q, args.k))[1] for _ in range(2))
             rec = recall_at_k_vs_flat(pq, truth, q, args.k)
-            rows.append(dict(data=kind, n=n, dim=args.dim, index='ivfpq', params=dict(nlist=nlist, m=args.m, nbits=args.nbits, nprobe=nprobe),
+            rows.append(dict(data=kind, n=n, dim=dim, index='ivfpq', params=dict(nlist=nlist, m=m_pq, nbits=args.nbits, nprobe=nprobe),
                              build_s=round(t_train + t_add, 2), train_s=round(t_train, 2), add_s=round(t_add, 2), train_n=min(n, args.train_size),
                              search_s=round(t_s, 3), qps=round(args.queries / t_s, 1), recall_at_k=round(rec, 4),
                              bytes_per_vector=round(nbytes / n, 1)))
@@ -118,10 +119,10 @@ def bench_one(kind: str, n: int, nlist: int, args) -> list[dict]:
         del pq; gc.collect()
     # IVF-PQ re-ranked exactly, as mao_nb builds it for this size
     from mao_nb.index import choose_index
-    c = choose_index(n, args.dim)
+    c = choose_index(n, dim)
     if c['kind'] == 'ivfpq_rerank' and 'ivfpq_rerank' in args.kinds:
         p = {k: v for k, v in c.items() if k != 'kind'}
-        rr = GalleryIndex(args.dim, 'ivfpq_rerank', use_gpu=False, **p)
+        rr = GalleryIndex(dim, 'ivfpq_rerank', use_gpu=False, **p)
         _, t_train = timed(lambda: rr.train(g, max_n=100_000, seed=args.seed))  # the sample GalleryIndex.build trains on
         _, t_add = timed(lambda: rr.add(g, ids))
         nbytes = faiss.serialize_index(rr.index).nbytes
@@ -130,7 +131,7 @@ def bench_one(kind: str, n: int, nlist: int, args) -> list[dict]:
             rr.nprobe = nprobe; rr.search(q[:10], args.k)
             t_s = min(timed(lambda: rr.search(q, args.k))[1] for _ in range(2))
             rec = recall_at_k_vs_flat(rr, truth, q, args.k)
-            rows.append(dict(data=kind, n=n, dim=args.dim, index='ivfpq_rerank', params={**p, 'nprobe': nprobe},
+            rows.append(dict(data=kind, n=n, dim=dim, index='ivfpq_rerank', params={**p, 'nprobe': nprobe},
                              build_s=round(t_train + t_add, 2), train_s=round(t_train, 2), add_s=round(t_add, 2), train_n=min(n, 100_000),
                              search_s=round(t_s, 3), qps=round(args.queries / t_s, 1), recall_at_k=round(rec, 4),
                              bytes_per_vector=round(nbytes / n, 1), speedup_vs_flat=round(args.queries / t_s / flat_qps, 2)))
