@@ -73,8 +73,6 @@ class PipelineConfig:
                  extra=[str(e) for e in extra])
         return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
-PipelineConfig().objects_name, PipelineConfig(detector='oracle').objects_name
-
 # %% ../nbs/api/16_pipeline.ipynb #22bc1035
 MANIFEST = 'manifest.json'
 CACHE_MARKER = '.mao_nb-cache' # the file that makes a folder a root of cached work that `prune_cache` may clean

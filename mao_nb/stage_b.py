@@ -46,8 +46,6 @@ class StageBConfig:
         for k, ok in (('regulariser', ('dot_sum', 'cos_mean', 'cos_image')), ('reduce', ('sum', 'mean')), ('minmax', ('map', 'image')), ('start', ('mean', 'image'))):
             if getattr(self, k) not in ok: raise ValueError(f"StageBConfig.{k} must be one of {ok}, got {getattr(self, k)!r}")
 
-StageBConfig()
-
 # %% ../nbs/api/15_stage_b.ipynb #561a5547
 @dataclass
 class ObjectBatch:
