@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/21_cli.ipynb #7f0dc27c
 from __future__ import annotations
-import argparse, json, sys, time, warnings
+import argparse, json, sys, time
 from pathlib import Path
 
 from .core import env_report, data_dir, cache_dir, Query, ObjectAnn, image_size

@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/00_core.ipynb #c73da122
 from __future__ import annotations
-import os, random, warnings, json, tempfile
+import os, random, json, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence

@@ -10,7 +10,7 @@ from pathlib import Path
 from collections import Counter
 
 import numpy as np
-from .core import ImageRecord, Query, ObjectAnn, rle_encode, rle_decode, mask_to_box, write_json, ImageLoadError
+from .core import ImageRecord, Query, ObjectAnn, rle_encode, mask_to_box, write_json, ImageLoadError
 
 # %% auto #0
 __all__ = ['DatasetError', 'check_record', 'Skips', 'check_records', 'SoIRDataset', 'object_rel_areas', 'dataset_stats',

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .core import default_device, ObjectAnn, ImageRecord, box_iou
-from .proposals import postprocess_boxes, filter_degenerate, toy_scene, offline_proposals, OfflineDetector
+from .proposals import postprocess_boxes, toy_scene, offline_proposals, OfflineDetector
 
 # %% auto #0
 __all__ = ['OWLV2_PAD', 'OWLV2_NAME', 'DETECTORS', 'SIZE_BUCKETS', 'owlv2_boxes_to_image', 'pad_to_square', 'Owlv2Objectness',

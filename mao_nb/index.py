@@ -6,7 +6,7 @@
 from __future__ import annotations
 import hashlib, json, math, os, re, uuid, warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 from fastcore.basics import patch

@@ -10,18 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .core import ImageRecord, ObjectAnn, write_json, atomic_write, cache_dir
 from .data import SoIRDataset
 from .backbones import Backbone, precision_context, default_precision
-from .detection import detect, get_detector
+from .detection import detect
 from .masks import segment_objects, with_masks, box_masks, object_rles
 from .descriptors import query_vectors, average_vectors, global_vectors, gem_vectors
 from .stage_b import StageBConfig, mao_vectors, full_image_vectors, per_crop_vectors, released_vectors
 from .index import GalleryIndex
-from .metrics import evaluate_index, evaluate_index_released, results_table
+from .metrics import evaluate_index, evaluate_index_released
 
 # %% auto #0
 __all__ = ['METHODS', 'MULTI_VECTOR', 'OBJECTLESS', 'CACHE_VERSION', 'MANIFEST', 'CACHE_MARKER', 'file_identity',

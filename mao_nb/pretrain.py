@@ -4,8 +4,8 @@
 
 # %% ../nbs/api/13_pretrain.ipynb #c49cf9da
 from __future__ import annotations
-import hashlib, io, json, math, os, pickle, shutil, tempfile, time
-from dataclasses import dataclass, asdict, fields, replace
+import hashlib, io, json, math, os, shutil, tempfile, time
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np

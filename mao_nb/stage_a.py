@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/14_stage_a.ipynb #6119a09c
 from __future__ import annotations
-import copy, json, os, pickle, shutil, time, warnings
+import copy, json, os, shutil, time, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import load_torch_file, ImageRecord, write_json, atomic_write
+from .core import load_torch_file, write_json
 from .data import SoIRDataset
 from .backbones import Backbone
 from .crops import crop_objects

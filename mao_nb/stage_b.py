@@ -4,8 +4,8 @@
 
 # %% ../nbs/api/15_stage_b.ipynb #59bcddd8
 from __future__ import annotations
-import math, warnings
-from dataclasses import dataclass, field, asdict, replace
+import warnings
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from .core import ImageRecord, ObjectAnn
 from .backbones import Backbone
-from .crops import crop_objects, crop_record
+from .crops import crop_record
 from .data import SoIRDataset
 from .legrad import LegradCache, legrad_from_cache, legrad_maps, mask_mass_share
 from .descriptors import query_vectors, global_vectors
