@@ -166,7 +166,7 @@ def _query_record(path: Path, box) -> Query:
     h, w = image_size(path)
     b = box if box is not None else [0, 0, w, h]
     if not (0 <= b[0] < b[2] <= w and 0 <= b[1] < b[3] <= h):
-        raise SystemExit(f"--box {b} is not inside the {w}x{h} query image {path}")
+        raise ValueError(f"--box {b} is not inside the {w}x{h} query image {path}")
     return Query(str(path), path=path, objects=[ObjectAnn(b)])  # keyed by the path as given: a/x.png and b/x.png are two queries
 
 def _recall_line(idx) -> str:
@@ -195,7 +195,8 @@ def cmd_search(args) -> int:
     if args.json: print(json.dumps(out, indent=1))
     else:
         for q, hits in out.items():
-            print(f'query {q}:'); [print(f"  {h['rank']:>3}. {h['score']:.3f}  {h['path'] or h['image']}") for h in hits]
+            print(f'query {q}:')
+            for h in hits: print(f"  {h['rank']:>3}. {h['score']:.3f}  {h['path'] or h['image']}")
     return 0
 
 # %% ../nbs/api/21_cli.ipynb #8836e31d
@@ -205,8 +206,8 @@ def load_eval_dataset(fmt: str, root: str|None, **kw):
     if fmt == 'haystack':
         from mao_nb.haystack import load_benchmark
         return load_benchmark(root or 'default')['test']
-    if root is None: raise SystemExit(f"--root is required for --format {fmt}")
-    if not Path(root).exists(): raise SystemExit(f"--root {root}: no such file or folder")
+    if root is None: raise ValueError(f"--root is required for --format {fmt}")
+    if not Path(root).exists(): raise ValueError(f"--root {root}: no such file or folder")
     for opt, fmts in (('queries', ('coco',)), ('ann', ('voxdet',)), ('set', ('soir-pt',)), ('allow_empty', ('coco',)), ('instance_key', ('coco',))):
         if kw.get(opt) and fmt not in fmts: raise ValueError(f"--{opt.replace('_', '-')} is for --format {' or '.join(fmts)}, not {fmt}")
     lenient = bool(kw.get('lenient'))
@@ -224,7 +225,7 @@ def load_eval_dataset(fmt: str, root: str|None, **kw):
         return loaders.load_soir_pt(root, set=s, image_root=kw.get('image_root'), lenient=lenient, name='voxdet-soir' if s == 'RoboTools' else None)
     if fmt == 'permir': return loaders.load_permir(root, lenient=lenient)
     if fmt in ('instre-xs', 'instre-xxs'): return loaders.load_instre(root, variant=fmt.split('-')[1])
-    raise SystemExit(f"unknown --format {fmt!r}")
+    raise ValueError(f"unknown --format {fmt!r}")
 
 def cmd_eval(args) -> int:
     "The ablation on a benchmark: mAP / Recall@K of each method, printed and written as an HTML report."
