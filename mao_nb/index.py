@@ -558,13 +558,18 @@ def self_check_recall(index: GalleryIndex, # an index over `vectors` (added in t
                       seed: int=0, # which ones
                      ) -> float: # mean |index top-k & exact top-k| / k, over the sampled queries
     "Recall@k of the index against exact search, measured on a sample of the gallery's own vectors."
+    return _probe_recall(index, *_recall_probe(index, vectors, sample, k, seed))
+
+def _recall_probe(index, vectors, sample, k, seed) -> tuple: # (queries [S, D], their exact top-k rows [S, k])
     x = check_vectors(vectors, index.dim, 'vectors', index.normalize); k = min(k, len(x))
     q = x[np.random.default_rng(seed).choice(len(x), min(sample, len(x)), replace=False)]
-    _, I = index.index.search(q, k); hit = 0
-    for lo in range(0, len(q), 64):  # exact top-k, 64 queries at a time: memory O(64 x N)
-        S = q[lo:lo + 64] @ x.T; top = np.argpartition(-S, k - 1, axis=1)[:, :k]
-        hit += sum(len(set(a.tolist()) & set(t.tolist())) for a, t in zip(I[lo:lo + 64], top))
-    return hit / (len(q) * k)
+    top = np.concatenate([np.argpartition(-(q[lo:lo + 64] @ x.T), k - 1, axis=1)[:, :k]  # 64 queries at a time: memory O(64 x N)
+                          for lo in range(0, len(q), 64)])
+    return q, top
+
+def _probe_recall(index, q, top) -> float: # mean |index top-k & exact top-k| / k
+    _, I = index.index.search(q, top.shape[1])
+    return sum(len(set(a.tolist()) & set(t.tolist())) for a, t in zip(I, top)) / top.size
 
 def tune_recall(index: GalleryIndex, # an IVF kind (changed in place)
                 vectors, # [N, D] the gallery vectors it holds
@@ -572,10 +577,11 @@ def tune_recall(index: GalleryIndex, # an IVF kind (changed in place)
                 seed: int=0, # of the sample
                ) -> float: # the recall reached (may stay below `target`: then exact search is as cheap)
     "Raise nprobe (up to a quarter of the lists), then k_factor (up to 128), until the self-measured recall@10 reaches `target`."
-    r = self_check_recall(index, vectors, seed=seed); cap = max(1, index.params['nlist'] // 4)
-    while r < target and index.nprobe < cap: index.nprobe = min(2 * index.nprobe, cap); r = self_check_recall(index, vectors, seed=seed)
+    probe = _recall_probe(index, vectors, CHECK_SAMPLE, 10, seed)  # the exact answers, computed once for every step
+    r = _probe_recall(index, *probe); cap = max(1, index.params['nlist'] // 4)
+    while r < target and index.nprobe < cap: index.nprobe = min(2 * index.nprobe, cap); r = _probe_recall(index, *probe)
     while r < target and index.kind == 'ivfpq_rerank' and index.k_factor < 128:
-        index.k_factor = 2 * index.k_factor; r = self_check_recall(index, vectors, seed=seed)
+        index.k_factor = 2 * index.k_factor; r = _probe_recall(index, *probe)
     return r
 
 # %% ../nbs/api/11_index.ipynb #780219fc

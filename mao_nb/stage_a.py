@@ -306,7 +306,7 @@ def train_stage_a(
 @contextmanager
 def _adapter_for(model: torch.nn.Module, ad: Path):
     "The adapter folder as this model names its attention projections: a renamed copy when it was saved under another transformers version."
-    import re, shutil, tempfile
+    import re, tempfile
     cfg = json.loads((ad/'adapter_config.json').read_text()); tm = cfg.get('target_modules')
     want = lora_targets(model, tuple(tm)) if isinstance(tm, list) else tm
     if want == tm: yield ad; return

@@ -42,6 +42,8 @@ class StageBConfig:
     reduce: str = 'sum' # the objects' losses of an image: 'sum' (the paper) or 'mean' (the authors' code)
     minmax: str = 'map' # LeGrad's min-max: 'map' (each map) or 'image' (jointly over an image's maps: the authors' code)
     start: str = 'mean' # the starting direction: 'mean' (of the crop embeddings) or 'image' (the whole image's embedding: the authors' code)
+    @property
+    def needs_image(self) -> bool: return self.start == 'image' or self.regulariser == 'cos_image' # uses the whole images' embeddings
     def __post_init__(self):
         for k, ok in (('regulariser', ('dot_sum', 'cos_mean', 'cos_image')), ('reduce', ('sum', 'mean')), ('minmax', ('map', 'image')), ('start', ('mean', 'image'))):
             if getattr(self, k) not in ok: raise ValueError(f"StageBConfig.{k} must be one of {ok}, got {getattr(self, k)!r}")
@@ -137,7 +139,7 @@ def optimise_vectors(
     "Stage B: one vector per image whose LeGrad maps match the masks of all its objects."
     dev = backbone.device; group = group.to(dev); masks = masks.to(dev, torch.float32); emb = emb.to(dev, torch.float32)
     sum_emb = torch.zeros(n_images, emb.shape[1], device=dev).index_add_(0, group, emb)  # [G, D]  sum_i v_i
-    if (cfg.regulariser == 'cos_image' or cfg.start == 'image') and image_emb is None:
+    if cfg.needs_image and image_emb is None:
         raise ValueError("regulariser='cos_image' and start='image' need the images' embeddings (image_emb)")
     img = F.normalize(image_emb.to(dev, torch.float32), dim=-1) if image_emb is not None else None
     if init is None: init = img if cfg.start == 'image' else sum_emb
@@ -209,7 +211,7 @@ def mao_vectors(
         idx = full[lo:hi]
         ob = object_batch([records[g] for g in idx], backbone.image_size, cfg.margin, device=backbone.device)
         emb, cache = encode_objects(backbone, ob.pixels, cfg.layers)
-        img = global_vectors(backbone, [records[g] for g in idx]) if 'image' in (cfg.start, cfg.regulariser[4:]) else None
+        img = global_vectors(backbone, [records[g] for g in idx]) if cfg.needs_image else None
         V, h = optimise_vectors(backbone, cache, ob.masks, ob.group, emb, ob.n_images, cfg, image_emb=img)
         out[idx] = V.cpu(); hists.append(h)
     return (out, hists) if return_history else out
@@ -258,11 +260,11 @@ def released_vectors(backbone: Backbone, # frozen backbone
     "The authors' released default: per object, one vector optimised on the whole image against that object's mask; k vectors per image."
     from dataclasses import replace
     rcfg = replace(cfg, margin=0., **RELEASED)
-    whole = [_whole_image_record(r) for r in records]  # the whole image (box), used as every object's crop
     from mao_nb.core import rle_encode
-    def own(r, w, o): return ObjectAnn(w.objects[0].box, rle_encode(o.mask_window((0, 0, r.size[1], r.size[0]), r.size)))  # this object's mask, whole-image box
-    recs = [ImageRecord(r.image_id, path=r.path, image=r.image, size=r.size, objects=[own(r, w, o) for o in r.objects] or w.objects)
-            for r, w in zip(records, whole)]
+    def own(r, o):  # this object's mask, with the whole image as its box (the crop every object of the image shares)
+        h, w = r.size; return ObjectAnn(np.array([0, 0, w, h], np.float32), rle_encode(o.mask_window((0, 0, w, h), r.size)))
+    recs = [ImageRecord(r.image_id, path=r.path, image=r.image, size=r.size, objects=[own(r, o) for o in r.objects])
+            if r.objects else _whole_image_record(r) for r in records]  # no object: the whole image, one vector
     out, owner = [], []
     chunks = _chunks([len(r.objects) for r in recs], cfg.max_objects or auto_max_objects(backbone, cfg.layers))
     for lo, hi in tqdm(chunks, desc='Stage B, released', disable=not progress or len(chunks) < 2):
