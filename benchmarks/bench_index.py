@@ -60,7 +60,7 @@ def log(*a):
 def embedded_vectors() -> np.ndarray:
     "Average descriptors of the embedded benchmark's test gallery, ground-truth objects, shipped backbone: [300, 96]."
     from mao_nb.haystack import load_benchmark
-    from mao_nb.pretrain import default_backbone
+    from mao_nb.shipped import default_backbone
     from mao_nb.descriptors import average_vectors
     test = load_benchmark('default', progress=False)['test']
     return average_vectors(default_backbone(), test.gallery).float().numpy()

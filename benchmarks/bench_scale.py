@@ -22,7 +22,7 @@ def main():
     from mao_nb.haystack import benchmark_split
     from mao_nb.loaders import load_image_folder
     from mao_nb.pipeline import PipelineConfig, decompose, gallery_vectors
-    from mao_nb.pretrain import default_backbone
+    from mao_nb.shipped import default_backbone
     from mao_nb.scale import ray_init, ray_gallery_vectors, projected_hours, _ray
     tmp = Path(tempfile.mkdtemp()); photos = tmp/'photos'; photos.mkdir()
     for r in benchmark_split('default', 'test', n_scenes=a.images, progress=False).gallery: shutil.copy(r.path, photos/Path(r.path).name)

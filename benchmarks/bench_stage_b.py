@@ -40,7 +40,7 @@ def time_stage_b(bb, pixels, masks, group, n_images, cfg, naive: bool) -> float:
 
 def cpu_case(n_images: int, iters: int) -> dict:
     from mao_nb.haystack import load_benchmark
-    from mao_nb.pretrain import default_backbone
+    from mao_nb.shipped import default_backbone
     bb = default_backbone(device='cpu')
     recs = load_benchmark('default')['test'].gallery[:n_images]
     ob = object_batch(recs, bb.image_size, device='cpu')

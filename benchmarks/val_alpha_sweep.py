@@ -10,7 +10,7 @@ import argparse, json
 from pathlib import Path
 from mao_nb.core import cache_dir, write_json
 from mao_nb.haystack import validation_split
-from mao_nb.pretrain import default_backbone
+from mao_nb.shipped import default_backbone
 from mao_nb.stage_a import load_adapter
 from mao_nb.cli import default_adapter
 from mao_nb.findings import stage_b_sweep, plot_stage_b_sweep

@@ -30,21 +30,39 @@ HALF_MEAN, HALF_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
 @dataclass(frozen=True)
 class Family:
-    "What differs between the vision-transformer families."
+    "What differs between the vision-transformer families: `Backbone` reads these fields, never the family name."
     name: str # 'dinov2', 'clip', 'siglip' or 'vit'
     model_class: str # the `transformers` class that `load_backbone` instantiates
+    config_class: str # its vision config class (`backbone_from_config`)
+    registers: tuple|None # (model class, config class) of the variant with register tokens, or None
     blocks: str # dotted path of the block list inside the vision tower
-    attn: str # name of the self-attention module inside one block
     post_norm: str # the vision tower's final layer norm
+    proj: str|None # the model's projection after pooling (CLIP's `visual_projection`), or None: the identity
+    cls_token: bool # a CLS token (then any register tokens) comes before the patch tokens
+    pooling: str # how the embedding pools the normed tokens: 'cls' (the CLS token) or 'head' (SigLIP's attention-pool head)
+    pooler_output: bool # `embed` takes the tower's `pooler_output`; False: the CLS token of `last_hidden_state`
+    interpolate_arg: bool # the forward needs `interpolate_pos_encoding=True` at another input size (DINOv2 always interpolates)
     mean: tuple # normalisation mean of the pre-trained weights
     std: tuple # normalisation std
+    tiny: tuple # (field, value) pairs of the tiny random model's config (`backbone_from_config`), besides the common ones
+    def __post_init__(self):
+        if self.pooling not in ('cls', 'head'): raise ValueError(f"pooling must be 'cls' or 'head', got {self.pooling!r}")
 
-FAMILIES = {
-    'dinov2': Family('dinov2', 'Dinov2Model', 'encoder.layer', 'attention', 'layernorm', IMAGENET_MEAN, IMAGENET_STD),
-    'clip': Family('clip', 'CLIPVisionModelWithProjection', 'encoder.layers', 'self_attn', 'post_layernorm', CLIP_MEAN, CLIP_STD),
-    'siglip': Family('siglip', 'SiglipVisionModel', 'encoder.layers', 'self_attn', 'post_layernorm', HALF_MEAN, HALF_STD),
-    'vit': Family('vit', 'ViTModel', 'layers', 'attention', 'layernorm', HALF_MEAN, HALF_STD),
-}
+# %% ../nbs/api/04_backbones.ipynb #af10295d
+FAMILIES = {f.name: f for f in (
+    Family('dinov2', 'Dinov2Model', 'Dinov2Config', ('Dinov2WithRegistersModel', 'Dinov2WithRegistersConfig'), 'encoder.layer', 'layernorm',
+           proj=None, cls_token=True, pooling='cls', pooler_output=True, interpolate_arg=False, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+           tiny=(('mlp_ratio', 2),)),
+    Family('clip', 'CLIPVisionModelWithProjection', 'CLIPVisionConfig', None, 'encoder.layers', 'post_layernorm',
+           proj='visual_projection', cls_token=True, pooling='cls', pooler_output=True, interpolate_arg=True, mean=CLIP_MEAN, std=CLIP_STD,
+           tiny=(('intermediate_size', 64), ('projection_dim', 16))),
+    Family('siglip', 'SiglipVisionModel', 'SiglipVisionConfig', None, 'encoder.layers', 'post_layernorm',
+           proj=None, cls_token=False, pooling='head', pooler_output=True, interpolate_arg=True, mean=HALF_MEAN, std=HALF_STD,
+           tiny=(('intermediate_size', 64),)),
+    Family('vit', 'ViTModel', 'ViTConfig', None, 'layers', 'layernorm',  # ViT's pooler (dense + tanh) is a classification head: not used
+           proj=None, cls_token=True, pooling='cls', pooler_output=False, interpolate_arg=True, mean=HALF_MEAN, std=HALF_STD,
+           tiny=(('intermediate_size', 64),)),
+)}
 _MODEL_TYPES = {'dinov2': 'dinov2', 'dinov2_with_registers': 'dinov2', 'clip': 'clip', 'clip_vision_model': 'clip',
                 'siglip': 'siglip', 'siglip_vision_model': 'siglip', 'vit': 'vit'}
 
@@ -107,15 +125,16 @@ class Backbone(nn.Module):
     @property
     def post_norm(self) -> nn.Module: return getattr(self.tower, self.fam.post_norm) # the final layer norm
     @property
-    def proj(self) -> nn.Module: return getattr(self.model, 'visual_projection', None) or nn.Identity() # CLIP's projection
+    def proj(self) -> nn.Module: # the family's projection after pooling (CLIP's `visual_projection`), else the identity
+        return (getattr(self.model, self.fam.proj, None) if self.fam.proj else None) or nn.Identity()
     @property
     def num_prefix_tokens(self) -> int: # tokens before the patch tokens (CLS, registers)
-        return 0 if self.family == 'siglip' else 1 + int(getattr(self.config, 'num_register_tokens', 0) or 0)
+        return 1 + int(getattr(self.config, 'num_register_tokens', 0) or 0) if self.fam.cls_token else 0
     @property
     def grid(self) -> tuple: return (self.image_size // self.patch_size,) * 2 # patch grid (h, w) at the input size
     @property
     def embed_dim(self) -> int: # size of the embedding that `embed` returns
-        return self.model.visual_projection.out_features if hasattr(self.model, 'visual_projection') else int(self.config.hidden_size)
+        return int(self.config.hidden_size) if isinstance(self.proj, nn.Identity) else self.proj.out_features
     @property
     def num_layers(self) -> int: return len(self.blocks)
     @property
@@ -143,15 +162,12 @@ def backbone_from_config(
     "A small randomly initialised backbone of `family`, for tests and examples."
     import transformers as T
     if family not in FAMILIES: raise ValueError(f"unknown family {family!r}; expected one of {sorted(FAMILIES)}")
-    kw = {**_TINY, **({'mlp_ratio': 2} if family == 'dinov2' else {'intermediate_size': 64}),
-          **({'projection_dim': 16} if family == 'clip' else {}), **config}
-    regs = family == 'dinov2' and kw.get('num_register_tokens', 0)
-    cfg_cls = {'dinov2': T.Dinov2WithRegistersConfig if regs else T.Dinov2Config, 'clip': T.CLIPVisionConfig,
-               'siglip': T.SiglipVisionConfig, 'vit': T.ViTConfig}[family]
-    cls = T.Dinov2WithRegistersModel if regs else getattr(T, FAMILIES[family].model_class)
+    fam = FAMILIES[family]
+    kw = {**_TINY, **dict(fam.tiny), **config}
+    cls, cfg_cls = fam.registers if fam.registers and kw.get('num_register_tokens', 0) else (fam.model_class, fam.config_class)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = cls(cfg_cls(**kw))
+        model = getattr(T, cls)(getattr(T, cfg_cls)(**kw))
     model.set_attn_implementation(attn_implementation)
     return Backbone(model, family, name=f'{family} (random, seed {seed})').to(device=device or 'cpu', dtype=dtype)
 
@@ -174,6 +190,7 @@ def _to_chw_list(images) -> list:
     if t.shape[1] != 3: raise ValueError(f"images must have 3 colour channels, got shape {list(t.shape)}")
     return t.float() / 255 if t.dtype == torch.uint8 else t.float()
 
+# %% ../nbs/api/04_backbones.ipynb #423cc061
 @patch
 def preprocess(self: Backbone,
                 images, # [H, W, 3] / [B, H, W, 3] uint8, a list of such images, or a [B, 3, H, W] tensor (uint8, or float in 0..1)
@@ -194,8 +211,9 @@ def preprocess(self: Backbone,
 @patch
 def fwd_kwargs(self: Backbone) -> dict:
     "Extra forward arguments: position-embedding interpolation when the input size is not the config's."
-    return {'interpolate_pos_encoding': True} if self.family != 'dinov2' and self.image_size != self.config.image_size else {}
+    return {'interpolate_pos_encoding': True} if self.fam.interpolate_arg and self.image_size != self.config.image_size else {}
 
+# %% ../nbs/api/04_backbones.ipynb #e41b8a65
 @patch
 def embed(self: Backbone,
            pixel_values: torch.Tensor, # [B, 3, S, S] from `preprocess`
@@ -203,10 +221,11 @@ def embed(self: Backbone,
           ) -> torch.Tensor: # [B, D] embeddings
     "The family's pooled image embedding (see the table above)."
     out = self.tower(pixel_values=pixel_values.to(self.device, self.dtype), **self.fwd_kwargs())
-    e = out.last_hidden_state[:, 0] if self.family == 'vit' else out.pooler_output
+    e = out.pooler_output if self.fam.pooler_output else out.last_hidden_state[:, 0]
     e = self.proj(e)
     return F.normalize(e, dim=-1) if normalize else e
 
+# %% ../nbs/api/04_backbones.ipynb #b86e2f07
 @patch
 def hidden_states(self: Backbone,
                    pixel_values: torch.Tensor, # [B, 3, S, S]
@@ -215,6 +234,7 @@ def hidden_states(self: Backbone,
     out = self.tower(pixel_values=pixel_values.to(self.device, self.dtype), output_hidden_states=True, **self.fwd_kwargs())
     return out.hidden_states
 
+# %% ../nbs/api/04_backbones.ipynb #6e8a1f5c
 @patch
 def pool(self: Backbone,
           h: torch.Tensor, # [B, N, C] the last block's output
@@ -222,7 +242,7 @@ def pool(self: Backbone,
          ) -> torch.Tensor: # [B, D] the same embedding as `embed`
     "The family's embedding computed from the last block's output."
     x = self.post_norm(h)
-    e = siglip_head(self.tower.head, x)[0] if self.family == 'siglip' else self.proj(x[:, 0])
+    e = siglip_head(self.tower.head, x)[0] if self.fam.pooling == 'head' else self.proj(x[:, 0])
     return F.normalize(e, dim=-1) if normalize else e
 
 # %% ../nbs/api/04_backbones.ipynb #7677e4d5
@@ -234,6 +254,7 @@ def _attention_kernel(bb: Backbone, impl: str):
     finally:
         if impl != old: bb.model.set_attn_implementation(old)
 
+# %% ../nbs/api/04_backbones.ipynb #6549686c
 @patch
 def attention(self: Backbone,
                impl: str, # 'eager', 'sdpa', ...: the attention kernel to use inside the `with` block
@@ -262,6 +283,7 @@ def block_outputs(self: Backbone,
     finally: hook.remove()
     return list(out.hidden_states[-layers:]), list(out.attentions[-layers:])
 
+# %% ../nbs/api/04_backbones.ipynb #ca5cb13c
 def _run_block(block: nn.Module, # one transformer block of any family, any transformers 5.x
                h: torch.Tensor, # [B, N, C] its input
               ) -> torch.Tensor: # [B, N, C] its output
@@ -272,6 +294,7 @@ def _run_block(block: nn.Module, # one transformer block of any family, any tran
     out = block(h, **kw)
     return out[0] if isinstance(out, tuple) else out
 
+# %% ../nbs/api/04_backbones.ipynb #e9c2c6c9
 @contextmanager
 def _attention_probs(block: nn.Module): # one transformer block
     "Collect the attention probabilities [B, heads, N, N] that a block's attention returns, whatever the module that returns them."
@@ -284,6 +307,7 @@ def _attention_probs(block: nn.Module): # one transformer block
     finally:
         for k in hooks: k.remove()
 
+# %% ../nbs/api/04_backbones.ipynb #98f8cf18
 @patch
 def run_blocks(self: Backbone,
                 h: torch.Tensor, # [B, N, C] the input of block `start`
@@ -300,12 +324,13 @@ def run_blocks(self: Backbone,
             outs.append(h); attns.append(probs[0])
     return outs, attns
 
+# %% ../nbs/api/04_backbones.ipynb #f05d2a86
 @patch
 def block_embedding(self: Backbone,
                      h: torch.Tensor, # [B, N, C] one block's output
                     ) -> tuple: # (embedding [B, D], not normalised; SigLIP head attention [B, heads, 1, N] or None)
     "LeGrad's map from a block output to the embedding space."
-    if self.family == 'siglip': return siglip_head(self.tower.head, self.post_norm(h))
+    if self.fam.pooling == 'head': return siglip_head(self.tower.head, self.post_norm(h))
     return self.proj(self.post_norm(h.mean(1))), None
 
 # %% ../nbs/api/04_backbones.ipynb #cb24c869
@@ -318,12 +343,14 @@ def check_precision(precision: str, # one of `PRECISIONS`
         raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
     return precision
 
+# %% ../nbs/api/04_backbones.ipynb #aeec21dc
 def default_precision(device=None, # a device (None: `default_device()`)
                      ) -> str: # 'bf16' on a CUDA device with bfloat16, else 'fp32'
     "The precision to use by default on `device`."
     dev = torch.device(device) if device is not None else default_device()
     return 'bf16' if dev.type == 'cuda' and torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'fp32'
 
+# %% ../nbs/api/04_backbones.ipynb #377c9c83
 @contextmanager
 def precision_context(precision: str='fp32', # 'fp32', 'tf32', 'bf16' or 'fp16'
                       device=None, # the device the computation runs on (None: `default_device()`)
@@ -344,9 +371,11 @@ def precision_context(precision: str='fp32', # 'fp32', 'tf32', 'bf16' or 'fp16'
 class BackboneLoadError(OSError):
     "A backbone could not be loaded (missing folder, or a hub model that is neither cached nor reachable)."
 
+# %% ../nbs/api/04_backbones.ipynb #257181b6
 def _offline(local_files_only: bool=False) -> bool:
     return local_files_only or os.environ.get('HF_HUB_OFFLINE', '0').lower() in ('1', 'true', 'yes')
 
+# %% ../nbs/api/04_backbones.ipynb #d9554148
 def _read_preprocessor(name_or_path, local: bool, local_files_only: bool=False) -> dict:
     "Input size and normalisation from a model's `preprocessor_config.json`; a ValueError naming the file when it is missing or unreadable."
     fix = ("save the folder with `Backbone.save`, copy the model's preprocessor_config.json into it, "
@@ -375,6 +404,7 @@ def _read_preprocessor(name_or_path, local: bool, local_files_only: bool=False) 
         if isinstance(s, int): out['image_size'] = s; break
     return out
 
+# %% ../nbs/api/04_backbones.ipynb #b488192c
 def load_backbone(
     name_or_path: str|Path, # hub id (e.g. 'facebook/dinov2-base') or a local folder
     family: str|None=None, # force a family (None: from the config's model_type)
@@ -402,7 +432,8 @@ def load_backbone(
     except ValueError:
         if image_size is None: raise
         pre = {}  # an explicit input size: the family's normalisation
-    cls_name = 'Dinov2WithRegistersModel' if getattr(cfg, 'model_type', '') == 'dinov2_with_registers' else FAMILIES[family].model_class
+    fam = FAMILIES[family]
+    cls_name = fam.registers[0] if fam.registers and getattr(cfg, 'num_register_tokens', 0) else fam.model_class
     kw = {}
     if hasattr(cfg, 'vision_config'):  # a full CLIP / SigLIP checkpoint: load its vision tower (and CLIP's projection)
         kw['config'] = cfg.vision_config
@@ -426,6 +457,7 @@ def load_backbone(
                   name=str(name_or_path))
     return bb.to(default_device() if device is None else device)
 
+# %% ../nbs/api/04_backbones.ipynb #1dd92ccc
 @patch
 def save(self: Backbone,
           folder: str|Path, # destination folder (created)
@@ -469,6 +501,7 @@ def _open_clip_keys(n_layers: int) -> list:
             ks += [(f'{o}.{a}.{w}', f'{h}.{b}.{w}') for w in ('weight', 'bias')]
     return ks
 
+# %% ../nbs/api/04_backbones.ipynb #4b30e285
 def clip_from_open_clip(
     visual, # an open_clip `VisionTransformer` (`model.visual`) or its state dict
     heads: int|None=None, # attention heads (None: read from `visual`; needed for a state dict)

@@ -10,7 +10,7 @@ from pathlib import Path
 from .core import env_report, data_dir, cache_dir, Query, ObjectAnn, image_size
 
 # %% auto #0
-__all__ = ['get_backbone', 'backbone_id', 'default_adapter', 'cmd_demo', 'work_folder', 'cmd_index', 'cmd_search',
+__all__ = ['EVAL_FORMATS', 'get_backbone', 'backbone_id', 'default_adapter', 'cmd_demo', 'work_folder', 'cmd_index', 'cmd_search',
            'load_eval_dataset', 'cmd_eval', 'cmd_env', 'cmd_cache', 'cmd_readme', 'cmd_docs', 'cmd_pretrain',
            'cmd_stage_a', 'build_parser', 'main']
 
@@ -19,7 +19,7 @@ def get_backbone(spec: str='default', # 'default', a local folder, or a hub name
                  adapter: str|None=None, # a Stage A checkpoint folder, or None
                  attn_implementation: str='sdpa'):
     "Load a backbone by name (and its Stage A adapter)."
-    from mao_nb.pretrain import default_backbone
+    from mao_nb.shipped import default_backbone
     from mao_nb.backbones import load_backbone
     bb = default_backbone(attn_implementation) if spec == 'default' else load_backbone(spec, attn_implementation=attn_implementation)
     if adapter:
@@ -27,9 +27,11 @@ def get_backbone(spec: str='default', # 'default', a local folder, or a hub name
         bb = load_adapter(bb, adapter, inplace=True)
     return bb
 
+# %% ../nbs/api/21_cli.ipynb #ecb61920
 def backbone_id(spec: str, adapter: str|None) -> str: # what an index records as its backbone
     return spec + (f'+adapter:{Path(adapter).resolve()}' if adapter else '')
 
+# %% ../nbs/api/21_cli.ipynb #e2c151e0
 def default_adapter() -> Path: # the Stage A adapter shipped for the default backbone
     from mao_nb.stage_a import latest_checkpoint
     from mao_nb.haystack import check_fitted_to_generator
@@ -42,7 +44,7 @@ def default_adapter() -> Path: # the Stage A adapter shipped for the default bac
 # %% ../nbs/api/21_cli.ipynb #3d7e65f3
 def _examples(ds, backbone, records, vectors, method: str, n: int=3, k: int=5) -> list:
     "A few example queries with their top-k and the heatmaps of the stored vectors."
-    import numpy as np, torch
+    import torch
     from mao_nb.explorer import plot_topk, vector_heatmap
     from mao_nb.pipeline import index_gallery
     from mao_nb.descriptors import query_vectors
@@ -54,6 +56,7 @@ def _examples(ds, backbone, records, vectors, method: str, n: int=3, k: int=5) -
         figs.append((f'example query {ds.queries[qi].image_id} ({method})', plot_topk(ds, qi, ids[j], hm, k=k)))
     return figs
 
+# %% ../nbs/api/21_cli.ipynb #769057b3
 def cmd_demo(args) -> int:
     "Run the ablation on the embedded benchmark and write the HTML report."
     from dataclasses import replace
@@ -61,7 +64,7 @@ def cmd_demo(args) -> int:
     from mao_nb.pipeline import PipelineConfig, METHODS, MULTI_VECTOR, run_ablation, ablation_table, decompose, gallery_vectors
     from mao_nb.stage_a import load_adapter, train_stage_a, STAGE_A_CPU, latest_checkpoint
     from mao_nb.report import write_report
-    from mao_nb.pretrain import shipped_kind
+    from mao_nb.shipped import shipped_kind
     t0 = time.time()
     print(f'mao_nb demo: benchmark {args.preset!r} (generated into the cache on first use)')
     if args.max_gallery < 0: raise ValueError(f"--max-gallery must be 0 (all) or a number of scenes, got {args.max_gallery}")
@@ -105,6 +108,7 @@ def cmd_demo(args) -> int:
 def work_folder(index: str|Path) -> Path: # the cached work of the index folder `index`: a hidden sibling `.NAME.work`
     index = Path(index); return index.parent/f'.{index.name}.work'
 
+# %% ../nbs/api/21_cli.ipynb #d04936aa
 def cmd_index(args) -> int:
     "Describe every image of a folder with one vector (MaO by default) and save a FAISS index."
     from mao_nb.loaders import load_image_folder
@@ -150,6 +154,7 @@ def cmd_index(args) -> int:
     print(_recall_line(idx))
     return 0
 
+# %% ../nbs/api/21_cli.ipynb #a3f4f885
 def _drop_failed(recs: list, # the gallery records
                  objs: list, # their decomposed records (aligned)
                  failed: dict, # {index: error} of the images that failed
@@ -161,6 +166,7 @@ def _drop_failed(recs: list, # the gallery records
     named = {str(recs[i].path or recs[i].image_id): e for i, e in failed.items()}
     return [recs[i] for i in keep], [objs[i] for i in keep], named, None if own is None else np.searchsorted(np.array(keep, int), own)
 
+# %% ../nbs/api/21_cli.ipynb #f10c029b
 def _query_record(path: Path, box) -> Query:
     "A query from an image file: the box given, or the whole image."
     h, w = image_size(path)
@@ -169,6 +175,7 @@ def _query_record(path: Path, box) -> Query:
         raise ValueError(f"--box {b} is not inside the {w}x{h} query image {path}")
     return Query(str(path), path=path, objects=[ObjectAnn(b)])  # keyed by the path as given: a/x.png and b/x.png are two queries
 
+# %% ../nbs/api/21_cli.ipynb #ff553379
 def _recall_line(idx) -> str:
     "One line: what the index is, and the recall@10 it measured on its own vectors."
     rc = idx.meta.get('recall_check')
@@ -177,6 +184,7 @@ def _recall_line(idx) -> str:
     return (f"search: {rc['kind']} index, recall@10 {rc['recall_at_10']:.3f} against exact search on {rc['sample']} of its own vectors "
             f"(target {rc['target']}; nprobe {rc['nprobe']}" + (f", k_factor {rc['k_factor']})" if rc['k_factor'] else ')'))
 
+# %% ../nbs/api/21_cli.ipynb #4ecb20fc
 def cmd_search(args) -> int:
     "Search an index with query images of one object each; print the top-k gallery images."
     from mao_nb.index import GalleryIndex
@@ -200,9 +208,11 @@ def cmd_search(args) -> int:
     return 0
 
 # %% ../nbs/api/21_cli.ipynb #8836e31d
+EVAL_FORMATS = ('haystack', 'coco', 'voxdet', 'soir-pt', 'permir', 'instre-xs', 'instre-xxs') # the benchmark formats `mao_nb eval` reads
+
 def load_eval_dataset(fmt: str, root: str|None, **kw):
-    "A test dataset by format name: 'haystack' (preset in --root, default 'default'), 'coco', 'voxdet', 'soir-pt', 'permir', 'instre-xs', 'instre-xxs'."
-    from mao_nb import loaders
+    "A test dataset by format name (`EVAL_FORMATS`): 'haystack' takes the preset in --root (default 'default')."
+    from mao_nb import loaders, benchmark_loaders
     if fmt == 'haystack':
         from mao_nb.haystack import load_benchmark
         return load_benchmark(root or 'default')['test']
@@ -219,14 +229,15 @@ def load_eval_dataset(fmt: str, root: str|None, **kw):
         except ValueError as e:
             if 'empty annotation list' in str(e): raise ValueError(f"{e} (a gallery with distractor images, which hold no annotated object: pass --allow-empty)") from None
             raise
-    if fmt == 'voxdet': return loaders.load_voxdet_soir(root, ann=kw.get('ann'), lenient=lenient)
+    if fmt == 'voxdet': return benchmark_loaders.load_voxdet_soir(root, ann=kw.get('ann'), lenient=lenient)
     if fmt == 'soir-pt':
         s = kw.get('set')
-        return loaders.load_soir_pt(root, set=s, image_root=kw.get('image_root'), lenient=lenient, name='voxdet-soir' if s == 'RoboTools' else None)
-    if fmt == 'permir': return loaders.load_permir(root, lenient=lenient)
-    if fmt in ('instre-xs', 'instre-xxs'): return loaders.load_instre(root, variant=fmt.split('-')[1])
+        return benchmark_loaders.load_soir_pt(root, set=s, image_root=kw.get('image_root'), lenient=lenient, name='voxdet-soir' if s == 'RoboTools' else None)
+    if fmt == 'permir': return benchmark_loaders.load_permir(root, lenient=lenient)
+    if fmt in ('instre-xs', 'instre-xxs'): return benchmark_loaders.load_instre(root, variant=fmt.split('-')[1])
     raise ValueError(f"unknown --format {fmt!r}")
 
+# %% ../nbs/api/21_cli.ipynb #797779d4
 def cmd_eval(args) -> int:
     "The ablation on a benchmark: mAP / Recall@K of each method, printed and written as an HTML report."
     from mao_nb.pipeline import PipelineConfig, METHODS, run_ablation, ablation_table
@@ -257,11 +268,13 @@ def cmd_env(args) -> int:
     for k, v in env_report().items(): print(f'{k:>17}: {v}')
     return 0
 
+# %% ../nbs/api/21_cli.ipynb #f7a839b4
 def _size(n: int) -> str:
     for u in ('B', 'KiB', 'MiB', 'GiB'):
         if n < 1024 or u == 'GiB': return f'{n:.0f} {u}' if u == 'B' else f'{n:.1f} {u}'
         n /= 1024
 
+# %% ../nbs/api/21_cli.ipynb #c669cf27
 def _cache_roots(paths: list) -> list:
     "The roots `mao_nb cache` looks in: the given folders (an index folder means its `.NAME.work`), else the cache's runs."
     if not paths: return [cache_dir('runs')]
@@ -273,6 +286,7 @@ def _cache_roots(paths: list) -> list:
         else: raise ValueError(f"{p}: neither a cache folder nor an index folder with cached work")
     return out
 
+# %% ../nbs/api/21_cli.ipynb #3ff8d54a
 def cmd_cache(args) -> int:
     "List the cached work folders with their sizes, or prune what no recent run uses."
     from mao_nb.pipeline import cache_summary, prune_cache
@@ -289,6 +303,7 @@ def cmd_cache(args) -> int:
         print(f"{'would free' if args.dry_run else 'freed'} {_size(n)} under " + ', '.join(map(str, roots)))
     return 0
 
+# %% ../nbs/api/21_cli.ipynb #8d8faf26
 def _dev_docs():
     "The docs tooling (`mao_nb.dev.docs`): in a source checkout only, left out of the built package."
     try: from mao_nb.dev import docs
@@ -296,31 +311,32 @@ def _dev_docs():
                                          'not in the installed package: clone the repository and run `make docs`') from None
     return docs
 
+# %% ../nbs/api/21_cli.ipynb #ed67b0bd
 def cmd_readme(args) -> int:
     "Regenerate README.md from nbs/index.ipynb (nbdev_readme without Quarto)."
     write_readme = _dev_docs().write_readme
     print(f'wrote {write_readme()}'); return 0
 
+# %% ../nbs/api/21_cli.ipynb #3294f90b
 def cmd_docs(args) -> int:
     "Build the documentation site (nbdev's processors, then Sphinx with MyST-NB; offline)."
     build_docs = _dev_docs().build_docs
     print(f'docs: open {build_docs(args.dest) / "index.html"}'); return 0
 
+# %% ../nbs/api/21_cli.ipynb #f49c94aa
 def cmd_pretrain(args) -> int:
     "Retrain a stand-in backbone (into a cache folder, or --dest; `--dest data/mao_vit` replaces the shipped one)."
-    from mao_nb import pretrain as P
-    dest = Path(args.dest) if args.dest else None
-    t0 = time.time()
-    if args.kind == 'supervised': bb = P.train_backbone(P.PretrainConfig(), dest)
-    elif args.kind == 'distil': bb = P.distil_backbone(P.DistilConfig(), dest)
-    else: bb = P.ssl_backbone(P.SSLConfig(), dest)
+    from mao_nb.shipped import KINDS
+    cfg_cls, trainer = KINDS[args.kind]
+    t0 = time.time(); bb = trainer(cfg_cls(), Path(args.dest) if args.dest else None)
     print(f'{args.kind} backbone ready in {time.time() - t0:.0f} s: {getattr(bb, "name", "")}'); return 0
 
+# %% ../nbs/api/21_cli.ipynb #47984a11
 def cmd_stage_a(args) -> int:
     "Train a Stage A adapter: the default backbone's (data/mao_vit_stage_a) on the generated train split, or any backbone on VoxDet's OWID."
     from mao_nb.stage_a import train_stage_a, STAGE_A_CPU
     if args.soir_pt:  # the paper's training set: OWID, from the SoIR authors' anns.pt
-        from mao_nb.loaders import load_soir_pt
+        from mao_nb.benchmark_loaders import load_soir_pt
         if not args.out: raise ValueError("--out is required with --soir-pt (the shipped adapter belongs to the generated benchmark)")
         data = load_soir_pt(args.soir_pt, set=args.set, image_root=args.image_root)
     else:
@@ -331,46 +347,60 @@ def cmd_stage_a(args) -> int:
     _, losses = train_stage_a(bb, data, STAGE_A_CPU, out=out, max_steps=args.max_steps)
     print(f'adapter saved under {out}; loss {losses[0]:.3f} -> {losses[-1]:.3f}'); return 0
 
-# %% ../nbs/api/21_cli.ipynb #f7e3cbaf
-def build_parser() -> argparse.ArgumentParser:
-    "The `mao_nb` argument parser with one sub-parser per command."
-    from mao_nb.pipeline import METHODS
-    p = argparse.ArgumentParser(prog='mao_nb', description='MaO: small object image retrieval with one vector per image (offline by default).')
-    sub = p.add_subparsers(dest='command', metavar='COMMAND')
-    def bb_args(s):
-        s.add_argument('--backbone', default='default', help="'default' (shipped, offline), a local model folder, or a hub name such as facebook/dinov2-base")
-        s.add_argument('--adapter', default=None, help='a Stage A adapter folder (optional)')
-    def precision_arg(s):
-        s.add_argument('--precision', default=None, choices=['fp32', 'tf32', 'bf16', 'fp16'],
-                       help='numeric precision of the backbone and Stage B (default: bf16 on a GPU that supports it, else fp32)')
+# %% ../nbs/api/21_cli.ipynb #3195db7d
+def _backbone_args(s: argparse.ArgumentParser):
+    s.add_argument('--backbone', default='default', help="'default' (shipped, offline), a local model folder, or a hub name such as facebook/dinov2-base")
+    s.add_argument('--adapter', default=None, help='a Stage A adapter folder (optional)')
+
+# %% ../nbs/api/21_cli.ipynb #3d9e52ee
+def _precision_arg(s: argparse.ArgumentParser):
+    from mao_nb.backbones import PRECISIONS
+    s.add_argument('--precision', default=None, choices=list(PRECISIONS),
+                   help='numeric precision of the backbone and Stage B (default: bf16 on a GPU that supports it, else fp32)')
+
+# %% ../nbs/api/21_cli.ipynb #4ca01656
+def _stage_b_args(s: argparse.ArgumentParser, default: bool=True):
+    "--iters and --alpha, defaults and help from `StageBConfig` (default=False: None, so that a preset's own Stage B settings stay)."
+    from mao_nb.stage_b import StageBConfig
+    d = StageBConfig()
+    s.add_argument('--iters', type=int, default=d.iters if default else None, help=f'Stage B iterations (default: {d.iters}, the paper)')
+    s.add_argument('--alpha', type=float, default=d.alpha if default else None, help=f"Stage B's regulariser weight (default: {d.alpha}, the paper)")
+
+# %% ../nbs/api/21_cli.ipynb #54725010
+def _add_demo(sub):
+    from mao_nb.pipeline import METHODS, MULTI_VECTOR
     s = sub.add_parser('demo', help='run the end-to-end demo on the embedded benchmark (offline) and write an HTML report',
                        description='Generate the test scenes of the embedded benchmark (once, cached), run every method zero-shot and after Stage A '
                                    'on ground-truth (ORACLE) objects, print the ablation table and write an HTML report (80 s to 3.5 minutes on 2 CPU cores, by the load). '
                                    '`--objects oracle,offline --methods all` is the full ablation, with the offline detector\'s objects and the k-vectors-per-image '
                                    'per-crop reference (about 20 minutes). Resumable: a rerun reuses finished work.')
     s.add_argument('--preset', default='default', help="haystack preset: 'default' (CPU-sized), 'tiny' (seconds), 'large' (GPU)")
-    s.add_argument('--methods', default=None, help="comma-separated subset of global,gem,average,full_image,per_crop,mao, or 'all' "
-                                                  "(default: the one-vector-per-image methods, all but per_crop)")
-    s.add_argument('--iters', type=int, default=None, help='Stage B iterations (default: 80, the paper)')
-    s.add_argument('--alpha', type=float, default=None, help="Stage B's regulariser weight (default: 0.03, the paper)")
+    s.add_argument('--methods', default=None, help=f"comma-separated subset of {','.join(METHODS)}, or 'all' "
+                                                  f"(default: the one-vector-per-image methods, all but {' and '.join(MULTI_VECTOR)})")
+    _stage_b_args(s, default=False)
     s.add_argument('--objects', default='oracle', help="comma-separated object sources: oracle (ground truth), offline (the offline detector with colour masks); default: oracle")
     s.add_argument('--max-gallery', type=int, default=60, help='use the first N gallery images (default 60: a few minutes on 2 CPU cores; 0: all of them)')
     s.add_argument('--adapter', default=None, help='Stage A adapter (default: the shipped data/mao_vit_stage_a)')
     s.add_argument('--work', default=None, help='folder for resumable work (default: a cache folder)')
     s.add_argument('--out', default=None, help='report file (default: data/cache/reports/demo-PRESET.html)')
-    precision_arg(s); s.set_defaults(func=cmd_demo)
+    _precision_arg(s); s.set_defaults(func=cmd_demo)
+
+# %% ../nbs/api/21_cli.ipynb #da94b36e
+def _add_index(sub):
+    from mao_nb.pipeline import METHODS
+    from mao_nb.detection import DETECTORS
+    from mao_nb.masks import MASK_ROUTES, SAM_TYPES
     s = sub.add_parser('index', help='index a folder of your own images (one vector per image)',
                        description='Detect the objects of every image of FOLDER, build one descriptor per image (MaO by default) and save a FAISS index.')
     s.add_argument('folder', help='folder of images (searched recursively)'); s.add_argument('--index', required=True, help='output index folder')
-    bb_args(s)
+    _backbone_args(s)
     s.add_argument('--method', default='mao', choices=list(METHODS))
-    s.add_argument('--detector', default='offline', choices=['offline', 'owlv2'], help='offline (no weights) or owlv2 (OWLv2 objectness)')
+    s.add_argument('--detector', default='offline', choices=[d for d in DETECTORS if d != 'oracle'], help='offline (no weights) or owlv2 (OWLv2 objectness)')
     s.add_argument('--owlv2', default=None, help='OWLv2 hub name or local folder (default: google/owlv2-base-patch16-ensemble)')
-    s.add_argument('--masker', default='colour', choices=['colour', 'box', 'sam', 'detector'], help='mask route for the detections')
+    s.add_argument('--masker', default='colour', choices=[r for r in MASK_ROUTES if r != 'oracle'] + ['detector'], help="mask route for the detections ('detector': the detector's own masks)")
     s.add_argument('--sam-checkpoint', default=None, help='Segment Anything checkpoint file (for --masker sam)')
-    s.add_argument('--sam-model-type', default='vit_h', choices=['vit_b', 'vit_l', 'vit_h'])
-    s.add_argument('--iters', type=int, default=80, help='Stage B iterations')
-    s.add_argument('--alpha', type=float, default=0.03, help="Stage B's regulariser weight (default: 0.03, the paper)")
+    s.add_argument('--sam-model-type', default=SAM_TYPES[-1], choices=list(SAM_TYPES))
+    _stage_b_args(s)
     s.add_argument('--lenient', action='store_true', help='skip an image that cannot be read or processed (decoded to check; named, counted and listed at the end) instead of stopping')
     s.add_argument('--chunk', type=int, default=32, help='images per unit of cached work (default 32)')
     s.add_argument('--engine', default='local', choices=['local', 'ray'], help='local (this process) or ray (a pool of Ray actors; pip install -e ".[ray]")')
@@ -380,17 +410,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--index-kind', default='auto', choices=['auto', 'flat', 'ivf', 'ivfpq', 'ivfpq_rerank'],
                    help="FAISS index (default auto: exact 'flat' up to 50,000 vectors, else IVF-PQ re-ranked exactly; see mao_nb.index.choose_index)")
     s.add_argument('--target-recall', type=float, default=0.95, help='approximate index kinds: the recall@10 against exact search it must reach on its own vectors (more probes, else exact search)')
-    precision_arg(s); s.set_defaults(func=cmd_index)
+    _precision_arg(s); s.set_defaults(func=cmd_index)
+
+# %% ../nbs/api/21_cli.ipynb #6cd0417a
+def _add_search(sub):
     s = sub.add_parser('search', help='find the indexed images that contain a query object',
                        description='Embed each query image (the object in --box, or the whole image) and print its top-k gallery images.')
     s.add_argument('index', help='index folder made by `mao_nb index`'); s.add_argument('queries', nargs='+', help='query image file(s)')
     s.add_argument('--box', type=float, nargs=4, metavar=('X0', 'Y0', 'X1', 'Y1'), default=None, help='the object box in the query image (pixels)')
     s.add_argument('-k', type=int, default=10, help='results per query'); s.add_argument('--json', action='store_true', help='print JSON')
     s.add_argument('--check-recall', action='store_true', help="measure the index's recall@10 against exact search again (on its own vectors), on stderr")
-    bb_args(s); s.set_defaults(func=cmd_search)
+    _backbone_args(s); s.set_defaults(func=cmd_search)
+
+# %% ../nbs/api/21_cli.ipynb #97395662
+def _add_eval(sub):
     s = sub.add_parser('eval', help='run the ablation on a benchmark (generated, VoxDet-SoIR, PerMiR, INSTRE, COCO-style)',
                        description='Evaluate methods (mAP, Recall@1/5/10, each gallery image counted once) on a benchmark.')
-    s.add_argument('--format', default='haystack', choices=['haystack', 'coco', 'voxdet', 'soir-pt', 'permir', 'instre-xs', 'instre-xxs'])
+    s.add_argument('--format', default='haystack', choices=list(EVAL_FORMATS))
     s.add_argument('--root', default=None, help='voxdet: the VoxDet folder holding RoboTools/; soir-pt: the authors\' anns.pt; permir: the folder of videos; '
                                                'coco: the annotation json; haystack: the preset name')
     s.add_argument('--image-root', default=None, help='coco: folder of the images; soir-pt: the folder that replaces the stored paths\' prefix (e.g. the VoxDet folder)')
@@ -401,18 +437,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--lenient', action='store_true', help='skip (and count) invalid images instead of stopping')
     s.add_argument('--queries', default=None, help="coco: a COCO json of your own query images, one annotation each (default: the largest view of each instance, taken out of the gallery)")
     s.add_argument('--query-root', default=None, help='coco: folder of the query images (default: the query json\'s folder)')
-    bb_args(s)
+    _backbone_args(s)
     s.add_argument('--methods', default=None, help='comma-separated methods (default: all)')
     s.add_argument('--objects', default='oracle,offline+colour', help="comma-separated object sources: oracle, offline+colour, owlv2+sam, ...")
-    s.add_argument('--sam-checkpoint', default=None); s.add_argument('--iters', type=int, default=80)
-    s.add_argument('--alpha', type=float, default=0.03, help="Stage B's regulariser weight (default: 0.03, the paper)")
+    s.add_argument('--sam-checkpoint', default=None); _stage_b_args(s)
     s.add_argument('--work', default=None, help='folder for resumable work'); s.add_argument('--report', default=None, help='write an HTML report here')
-    precision_arg(s); s.set_defaults(func=cmd_eval)
+    _precision_arg(s); s.set_defaults(func=cmd_eval)
+
+# %% ../nbs/api/21_cli.ipynb #2468d4d4
+def _add_pretrain(sub):
+    from mao_nb.shipped import KINDS
     s = sub.add_parser('pretrain', help="retrain a stand-in backbone (10-25 min on 2 CPU cores); --dest data/mao_vit replaces the shipped one")
-    s.add_argument('--kind', default='supervised', choices=['supervised', 'distil', 'ssl'],
+    s.add_argument('--kind', default='supervised', choices=list(KINDS),
                    help='supervised: InfoNCE on the train instances; distil: EfficientNet-Lite0 (ImageNet) distilled on generic pictures; '
-                        'ssl: DINO-style self-distillation on generic pictures (see nbs/api/13_pretrain)')
+                        'ssl: DINO-style self-distillation on generic pictures (see nbs/api/13a_standins)')
     s.add_argument('--dest', default=None, help='output folder (default: a cache folder named by the training config)'); s.set_defaults(func=cmd_pretrain)
+
+# %% ../nbs/api/21_cli.ipynb #4bbf4d82
+def _add_stage_a(sub):
     s = sub.add_parser('stage-a', help="retrain the shipped Stage A adapter data/mao_vit_stage_a, or train one on VoxDet's OWID (--soir-pt)")
     s.add_argument('--out', default=None, help='adapter folder (default: data/mao_vit_stage_a, the shipped one)'); s.add_argument('--preset', default='default')
     s.add_argument('--backbone', default='default', help="'default' (shipped, offline), a local model folder, or a hub name")
@@ -421,6 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--image-root', default=None, help="with --soir-pt: the folder that replaces the stored paths' prefix (the VoxDet folder)")
     s.add_argument('--max-steps', type=int, default=None, help='stop after this many steps (resumable; the schedule still follows the config)')
     s.set_defaults(func=cmd_stage_a)
+
+# %% ../nbs/api/21_cli.ipynb #592311de
+def _add_chores(sub):
     s = sub.add_parser('cache', help='list the cached work (sizes, last use) or prune what no recent run uses',
                        description='Cached work lives in data/cache/runs (demo, eval) and beside each index (.NAME.work). `list` shows every work '
                                    'folder; `prune` removes stale chunks, half-written files, and with --older-than the folders unused for DAYS. It works only in folders '
@@ -434,8 +479,17 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser('docs', help='build the documentation site into _docs/ (offline; with Quarto, nbdev_docs also works)')
     s.add_argument('--dest', default='_docs', help='output folder, relative to the project root (default: _docs)')
     s.set_defaults(func=cmd_docs)
+
+
+# %% ../nbs/api/21_cli.ipynb #e09ad0de
+def build_parser() -> argparse.ArgumentParser:
+    "The `mao_nb` argument parser with one sub-parser per command; options and defaults come from the library's constants and configs."
+    p = argparse.ArgumentParser(prog='mao_nb', description='MaO: small object image retrieval with one vector per image (offline by default).')
+    sub = p.add_subparsers(dest='command', metavar='COMMAND')
+    for add in (_add_demo, _add_index, _add_search, _add_eval, _add_pretrain, _add_stage_a, _add_chores): add(sub)
     return p
 
+# %% ../nbs/api/21_cli.ipynb #f1528cc8
 def main(argv: list|None=None, # arguments (default: sys.argv[1:])
         ) -> int: # exit status
     "Entry point of the `mao_nb` console script."
@@ -452,6 +506,7 @@ def main(argv: list|None=None, # arguments (default: sys.argv[1:])
             print(f'mao_nb {args.command}: interrupted; finished work is kept, rerun to resume', file=sys.stderr); return 130
     return rc
 
+# %% ../nbs/api/21_cli.ipynb #298b61d3
 class _InterruptWatch:
     "Remember a Ctrl-C (SIGINT) while the command runs, even when some library catches the `KeyboardInterrupt` it raises."
     def __enter__(self):

@@ -7,15 +7,18 @@ from __future__ import annotations
 import os, random, json, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+from fastcore.basics import patch
 from PIL import Image, ImageOps, UnidentifiedImageError
+if TYPE_CHECKING: import torch  # annotations only: torch is imported where it is used, so `import mao_nb.core` stays light
 
 # %% auto #0
 __all__ = ['default_device', 'set_seed', 'repo_root', 'data_dir', 'cache_dir', 'atomic_write', 'write_json', 'load_torch_file',
-           'ImageLoadError', 'load_image', 'oriented_hw', 'image_size', 'rle_encode', 'rle_decode', 'rle_decode_window',
-           'rle_area', 'mask_to_box', 'box_iou', 'ObjectAnn', 'ImageRecord', 'Query', 'env_report']
+           'config_diff', 'ImageLoadError', 'load_image', 'oriented_hw', 'image_size', 'rle_encode', 'rle_decode',
+           'rle_decode_window', 'rle_area', 'mask_to_box', 'box_iou', 'ObjectAnn', 'ImageRecord', 'Query', 'fork_map',
+           'env_report']
 
 # %% ../nbs/api/00_core.ipynb #569bb0e6
 def default_device(
@@ -48,12 +51,14 @@ def repo_root() -> Path|None: # the checkout's root (the folder holding settings
         if (p/'settings.ini').exists() and (p/'mao_nb').is_dir(): return p
     return None
 
+# %% ../nbs/api/00_core.ipynb #bc09c664
 def data_dir() -> Path: # folder of the files shipped with the project
     "The project's `data/` folder (override with `$MAO_NB_DATA`)."
     if os.environ.get('MAO_NB_DATA'): return Path(os.environ['MAO_NB_DATA'])
     root = repo_root()
     return root/'data' if root is not None else Path.home()/'.cache'/'mao_nb'/'data'
 
+# %% ../nbs/api/00_core.ipynb #e1fecd18
 def cache_dir(*parts: str, # sub-folders to append
              ) -> Path: # an existing folder for generated files
     "A writable cache folder (`$MAO_NB_CACHE`, else `data/cache` in a checkout, else `~/.cache/mao_nb`)."
@@ -84,6 +89,7 @@ def atomic_write(
         raise
     return path
 
+# %% ../nbs/api/00_core.ipynb #4a88cc42
 def write_json(path: str|Path, # destination
                obj: Any, # a JSON-serialisable object
               ) -> Path:
@@ -103,14 +109,26 @@ def load_torch_file(path: str|Path, # a checkpoint or cache file written by mao_
         raise ValueError(f"{path} is not a loadable {what}: torch.load(weights_only=True) refused it ({type(e).__name__}: {detail[:200]}). "
                          f"It was not written by mao_nb (or was altered), and is not loaded; {hint}") from e
 
+# %% ../nbs/api/00_core.ipynb #957896c2
+def config_diff(old: dict, # the settings a checkpoint recorded
+                new: dict, # the settings of this call
+                ignore: tuple=('ckpt_every',), # fields that do not change the result
+               ) -> list: # 'field (checkpoint a, now b)' for each difference, sorted by field
+    "Every field whose value differs between two config dicts, for a 'cannot resume' error."
+    miss = '<not recorded>'
+    return [f"{k} (checkpoint {old.get(k, miss)!r}, now {new.get(k, miss)!r})" for k in sorted(set(old) | set(new))
+            if k not in ignore and old.get(k, miss) != new.get(k, miss)]
+
 # %% ../nbs/api/00_core.ipynb #2d0b781f
 class ImageLoadError(ValueError):
     "An image file is missing, unreadable or corrupt."
 
+# %% ../nbs/api/00_core.ipynb #b720b694
 _BOMB_HINT = "if you trust the file, raise PIL.Image.MAX_IMAGE_PIXELS first (None switches the check off)"
 def _too_large(path, e: Exception) -> str:
     return f"image {path} is larger than the decompression-bomb limit ({e}); {_BOMB_HINT}"
 
+# %% ../nbs/api/00_core.ipynb #b87aa04e
 def _to_uint8_rgb(im: Image.Image) -> np.ndarray:
     if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):  # 16/32-bit grayscale: rescale the real range to 0..255
         a = np.asarray(im, dtype=np.float64)
@@ -125,6 +143,7 @@ def _to_uint8_rgb(im: Image.Image) -> np.ndarray:
         im = Image.alpha_composite(bg, im)  # transparent pixels become white, not black
     return np.asarray(im.convert('RGB'), dtype=np.uint8).copy()
 
+# %% ../nbs/api/00_core.ipynb #6224a0fa
 def load_image(
     path: str|Path, # an image file (any format PIL reads)
 ) -> np.ndarray: # [H, W, 3] uint8 RGB
@@ -147,6 +166,7 @@ def oriented_hw(im: Image.Image, # an opened PIL image
     h, w = im.height, im.width
     return (w, h) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (h, w)  # the tag `ImageOps.exif_transpose` applies
 
+# %% ../nbs/api/00_core.ipynb #9af281fb
 def image_size(path: str|Path, # an image file
               ) -> tuple: # (H, W) as `load_image` will return it (EXIF orientation applied)
     "Height and width of an image file without decoding its pixels."
@@ -165,6 +185,7 @@ def _runs(mask: np.ndarray) -> list[int]:
     counts = np.diff(bounds).tolist()
     return ([0] + counts) if flat[0] else counts
 
+# %% ../nbs/api/00_core.ipynb #c1282eb9
 def _counts_to_string(counts: Sequence[int]) -> str:
     out = []
     for i, x in enumerate(counts):
@@ -177,6 +198,7 @@ def _counts_to_string(counts: Sequence[int]) -> str:
             out.append(chr(c + 48))
     return ''.join(out)
 
+# %% ../nbs/api/00_core.ipynb #ebbd2d31
 def _string_to_counts(s: str) -> list[int]:
     counts, p = [], 0
     while p < len(s):
@@ -191,6 +213,7 @@ def _string_to_counts(s: str) -> list[int]:
         counts.append(x)
     return counts
 
+# %% ../nbs/api/00_core.ipynb #bc07f3c8
 def rle_encode(
     mask: np.ndarray, # [H, W] bool (or 0/1) mask
     compressed: bool=True, # COCO's compact string counts (True) or a plain list of run lengths
@@ -202,8 +225,10 @@ def rle_encode(
     return {'size': [int(mask.shape[0]), int(mask.shape[1])],
             'counts': _counts_to_string(counts) if compressed else counts}
 
+# %% ../nbs/api/00_core.ipynb #7bfde0bc
 def _max_mask_pixels() -> int|None: return None if Image.MAX_IMAGE_PIXELS is None else 2 * int(Image.MAX_IMAGE_PIXELS)
 
+# %% ../nbs/api/00_core.ipynb #dc0a099e
 def _rle_counts(rle: dict, expect_size: tuple|None=None) -> tuple:
     "(h, w, counts as int64) of a COCO RLE, with its size checked before anything is allocated."
     try: h, w = (int(v) for v in rle['size']); counts = rle['counts']
@@ -225,6 +250,7 @@ def _rle_counts(rle: dict, expect_size: tuple|None=None) -> tuple:
     if counts.sum() != h * w: raise ValueError(f"RLE counts sum to {int(counts.sum())} but the mask size {h}x{w} needs {h*w}")
     return h, w, counts
 
+# %% ../nbs/api/00_core.ipynb #7adf67db
 def rle_decode(
     rle: dict, # {'size': [H, W], 'counts': str|bytes|list[int]}
     expect_size: tuple|None=None, # (H, W) the mask must have (its image's size); None: any size up to the pixel limit
@@ -234,6 +260,7 @@ def rle_decode(
     vals = np.zeros(len(counts), dtype=bool); vals[1::2] = True
     return np.repeat(vals, counts).reshape((h, w), order='F')
 
+# %% ../nbs/api/00_core.ipynb #8dea5c1b
 def rle_decode_window(
     rle: dict, # {'size': [H, W], 'counts': str|bytes|list[int]}
     window: Sequence[int], # (x0, y0, x1, y1) integer pixels; may reach outside the mask
@@ -253,6 +280,7 @@ def rle_decode_window(
         out[cy0 - y0:cy1 - y0, c - x0:c - x0 + len(cols)] = (run % 2 == 1).T  # odd runs are the object
     return out
 
+# %% ../nbs/api/00_core.ipynb #34c26730
 def rle_area(rle: dict) -> int: # number of foreground pixels
     "Foreground area of an RLE mask without decoding it."
     counts = rle['counts']
@@ -267,6 +295,7 @@ def mask_to_box(mask: np.ndarray, # [H, W] bool
     if len(xs) == 0: raise ValueError("mask_to_box: the mask is empty (all zeros), so it has no box")
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float32)
 
+# %% ../nbs/api/00_core.ipynb #151af010
 def box_iou(a: np.ndarray, # [N, 4] xyxy
             b: np.ndarray, # [M, 4] xyxy
            ) -> np.ndarray: # [N, M] IoU
@@ -299,19 +328,6 @@ class ObjectAnn:
         "The decoded full-image mask."
         return None if self.rle is None else rle_decode(self.rle)
 
-    def mask_window(self, window: Sequence[int], # (x0, y0, x1, y1) integer pixels of the image; may reach outside it
-                    size: tuple|None=None, # (H, W) of the image: checked against the RLE, and clips a box-only object
-                   ) -> np.ndarray: # [y1 - y0, x1 - x0] bool, False outside the image (the box filled when there is no mask)
-        "The part of this object's mask inside `window`, without decoding the full-image mask."
-        x0, y0, x1, y1 = (int(v) for v in window)
-        if self.rle is not None: return rle_decode_window(self.rle, (x0, y0, x1, y1), size)
-        out = np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), bool)
-        bx0, by0, bx1, by1 = (int(v) for v in np.round(self.box))
-        bx0, by0 = max(bx0, x0, 0), max(by0, y0, 0); bx1, by1 = min(bx1, x1), min(by1, y1)
-        if size is not None: bx1, by1 = min(bx1, int(size[1])), min(by1, int(size[0]))
-        if bx1 > bx0 and by1 > by0: out[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] = True
-        return out
-
     @property
     def area(self) -> float: # mask area in pixels (box area when there is no mask)
         "Object area in pixels."
@@ -321,6 +337,21 @@ class ObjectAnn:
     def to_dict(self) -> dict: return dict(box=[float(v) for v in self.box], rle=self.rle, instance_id=int(self.instance_id), category=self.category, score=float(self.score))
     @classmethod
     def from_dict(cls, d: dict) -> 'ObjectAnn': return cls(**d)
+
+# %% ../nbs/api/00_core.ipynb #82727157
+@patch
+def mask_window(self: ObjectAnn, window: Sequence[int], # (x0, y0, x1, y1) integer pixels of the image; may reach outside it
+                size: tuple|None=None, # (H, W) of the image: checked against the RLE, and clips a box-only object
+                          ) -> np.ndarray: # [y1 - y0, x1 - x0] bool, False outside the image (the box filled when there is no mask)
+    "The part of this object's mask inside `window`, without decoding the full-image mask."
+    x0, y0, x1, y1 = (int(v) for v in window)
+    if self.rle is not None: return rle_decode_window(self.rle, (x0, y0, x1, y1), size)
+    out = np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), bool)
+    bx0, by0, bx1, by1 = (int(v) for v in np.round(self.box))
+    bx0, by0 = max(bx0, x0, 0), max(by0, y0, 0); bx1, by1 = min(bx1, x1), min(by1, y1)
+    if size is not None: bx1, by1 = min(bx1, int(size[1])), min(by1, int(size[0]))
+    if bx1 > bx0 and by1 > by0: out[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] = True
+    return out
 
 # %% ../nbs/api/00_core.ipynb #7dc0c6e6
 @dataclass
@@ -343,30 +374,10 @@ class ImageRecord:
                 self.size = image_size(self.path)
         self.size = tuple(int(v) for v in self.size)
 
-    def load(self) -> np.ndarray: # [H, W, 3] uint8 RGB
-        "The pixels of this image."
-        if self.image is not None: return self.image
-        a = load_image(self.path)
-        if a.shape[:2] != self.size: raise ImageLoadError(f"{self.path}: size {a.shape[:2]} differs from the recorded {self.size}")
-        return a
-
     @property
     def instance_ids(self) -> set: return {o.instance_id for o in self.objects if o.instance_id >= 0}
     @property
     def boxes(self) -> np.ndarray: return np.stack([o.box for o in self.objects]) if self.objects else np.zeros((0, 4), np.float32) # [K, 4]
-    def masks(self) -> np.ndarray: # [K, H, W] bool (boxes filled where an object has no mask)
-        "Decoded masks of all objects."
-        out = np.zeros((len(self.objects), *self.size), bool)
-        for i, o in enumerate(self.objects):
-            if o.rle is not None: out[i] = rle_decode(o.rle, self.size)
-            else: x0, y0, x1, y1 = np.round(o.box).astype(int); out[i, max(y0,0):y1, max(x0,0):x1] = True
-        return out
-    def mask_crops(self, windows, # [K, 4] integer xyxy windows in image pixels, one per object (may reach outside the image)
-                  ) -> list: # K arrays [y1 - y0, x1 - x0] bool (the box filled where an object has no mask)
-        "Each object's mask cut to its own window, decoded one object at a time (never a [K, H, W] array)."
-        windows = np.asarray(windows).reshape(-1, 4)
-        if len(windows) != len(self.objects): raise ValueError(f"ImageRecord {self.image_id!r}: {len(windows)} windows for {len(self.objects)} objects")
-        return [o.mask_window(w, self.size) for o, w in zip(self.objects, windows)]
 
     def to_dict(self) -> dict:
         return dict(image_id=self.image_id, path=None if self.path is None else str(self.path), size=list(self.size),
@@ -375,6 +386,34 @@ class ImageRecord:
     def from_dict(cls, d: dict) -> 'ImageRecord':
         d = dict(d); d['objects'] = [ObjectAnn.from_dict(o) for o in d.get('objects', [])]
         return cls(**d)
+
+# %% ../nbs/api/00_core.ipynb #6aba8994
+@patch
+def load(self: ImageRecord) -> np.ndarray: # [H, W, 3] uint8 RGB
+    "The pixels of this image."
+    if self.image is not None: return self.image
+    a = load_image(self.path)
+    if a.shape[:2] != self.size: raise ImageLoadError(f"{self.path}: size {a.shape[:2]} differs from the recorded {self.size}")
+    return a
+
+# %% ../nbs/api/00_core.ipynb #50130e8d
+@patch
+def masks(self: ImageRecord) -> np.ndarray: # [K, H, W] bool (boxes filled where an object has no mask)
+    "Decoded masks of all objects."
+    out = np.zeros((len(self.objects), *self.size), bool)
+    for i, o in enumerate(self.objects):
+        if o.rle is not None: out[i] = rle_decode(o.rle, self.size)
+        else: x0, y0, x1, y1 = np.round(o.box).astype(int); out[i, max(y0,0):y1, max(x0,0):x1] = True
+    return out
+
+# %% ../nbs/api/00_core.ipynb #5fe4853b
+@patch
+def mask_crops(self: ImageRecord, windows, # [K, 4] integer xyxy windows in image pixels, one per object (may reach outside the image)
+                           ) -> list: # K arrays [y1 - y0, x1 - x0] bool (the box filled where an object has no mask)
+    "Each object's mask cut to its own window, decoded one object at a time (never a [K, H, W] array)."
+    windows = np.asarray(windows).reshape(-1, 4)
+    if len(windows) != len(self.objects): raise ValueError(f"ImageRecord {self.image_id!r}: {len(windows)} windows for {len(self.objects)} objects")
+    return [o.mask_window(w, self.size) for o, w in zip(self.objects, windows)]
 
 # %% ../nbs/api/00_core.ipynb #85c5bdde
 @dataclass
@@ -387,6 +426,29 @@ class Query(ImageRecord):
     def obj(self) -> ObjectAnn: return self.objects[0]
     @property
     def instance_id(self) -> int: return self.objects[0].instance_id
+
+# %% ../nbs/api/00_core.ipynb #9d81ccd2
+def _start_worker(fn, init):
+    "Once in each forked worker: Ctrl-C is the parent's to handle (it stops the pool), then `init`, then keep `fn` for the chunks to come."
+    import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if init is not None: init()
+    _call_worker.fn = fn  # set in the worker's own copy of this module: the parent's is never touched
+
+# %% ../nbs/api/00_core.ipynb #55c77665
+def _call_worker(chunk): return _call_worker.fn(chunk) # one chunk, in a forked worker
+
+# %% ../nbs/api/00_core.ipynb #ac488740
+def fork_map(fn, # fn(chunk) -> its result; reaches the workers by fork, never pickled (a closure is fine)
+             chunks: list, # the units of work (each chunk, and its result, is pickled)
+             workers: int=1, # forked processes; 1 (or a single chunk, or no fork on this platform): in this process
+             init=None, # called once in each worker before its first chunk (e.g. to give it one thread)
+            ): # yields fn(chunk) for each chunk, in the order of `chunks`
+    "Map `fn` over `chunks` in `workers` forked processes, one chunk each at a time; in this process where fork is unavailable or pointless."
+    import multiprocessing as mp
+    if workers > 1 and len(chunks) > 1 and 'fork' in mp.get_all_start_methods():
+        with mp.get_context('fork').Pool(min(workers, len(chunks)), _start_worker, (fn, init)) as pool:  # leaving it (done, error, Ctrl-C) ends the workers
+            yield from pool.imap(_call_worker, chunks)
+    else: yield from map(fn, chunks)
 
 # %% ../nbs/api/00_core.ipynb #6a790d51
 def env_report() -> dict: # name -> version or state

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from fastcore.basics import patch
 from torchvision.ops import roi_align
 
 from .core import default_device, ImageRecord
@@ -32,21 +32,29 @@ class CropTransform:
     @property
     def roi(self) -> torch.Tensor: return torch.stack([self.x0, self.y0, self.x0 + self.side, self.y0 + self.side], -1) # [K, 4] xyxy in the image
 
-    def crop_to_image(self, xy: torch.Tensor, # [K, ..., 2k] x,y pairs (points or xyxy boxes) in crop pixels of crop k
-                     ) -> torch.Tensor: # same shape, in image pixels
-        "Map points or xyxy boxes from crop coordinates to image coordinates."
-        xy = torch.as_tensor(xy, dtype=torch.float32, device=self.side.device)
-        shp = (len(self),) + (1,) * (xy.ndim - 1)
-        off = torch.stack([self.x0, self.y0], -1).repeat(1, xy.shape[-1] // 2).reshape(len(self), *([1] * (xy.ndim - 2)), xy.shape[-1])
-        return xy / self.scale.reshape(shp) + off
+# %% ../nbs/api/08_crops.ipynb #faeeff99
+@patch
+def _crop_affine(self: CropTransform, xy: torch.Tensor) -> tuple: # (xy as float tensor, scale [K, 1.., 1], offset [K, 1.., 2k])
+    xy = torch.as_tensor(xy, dtype=torch.float32, device=self.side.device)
+    shp = (len(self),) + (1,) * (xy.ndim - 1)
+    off = torch.stack([self.x0, self.y0], -1).repeat(1, xy.shape[-1] // 2).reshape(len(self), *([1] * (xy.ndim - 2)), xy.shape[-1])
+    return xy, self.scale.reshape(shp), off
 
-    def image_to_crop(self, xy: torch.Tensor, # [K, ..., 2k] x,y pairs in image pixels
-                     ) -> torch.Tensor: # same shape, in crop pixels of crop k
-        "Map points or xyxy boxes from image coordinates to crop coordinates."
-        xy = torch.as_tensor(xy, dtype=torch.float32, device=self.side.device)
-        shp = (len(self),) + (1,) * (xy.ndim - 1)
-        off = torch.stack([self.x0, self.y0], -1).repeat(1, xy.shape[-1] // 2).reshape(len(self), *([1] * (xy.ndim - 2)), xy.shape[-1])
-        return (xy - off) * self.scale.reshape(shp)
+# %% ../nbs/api/08_crops.ipynb #5c4086e3
+@patch
+def crop_to_image(self: CropTransform, xy: torch.Tensor, # [K, ..., 2k] x,y pairs (points or xyxy boxes) in crop pixels of crop k
+                 ) -> torch.Tensor: # same shape, in image pixels
+    "Map points or xyxy boxes from crop coordinates to image coordinates."
+    xy, scale, off = self._crop_affine(xy)
+    return xy / scale + off
+
+# %% ../nbs/api/08_crops.ipynb #090952b3
+@patch
+def image_to_crop(self: CropTransform, xy: torch.Tensor, # [K, ..., 2k] x,y pairs in image pixels
+                 ) -> torch.Tensor: # same shape, in crop pixels of crop k
+    "Map points or xyxy boxes from image coordinates to crop coordinates."
+    xy, scale, off = self._crop_affine(xy)
+    return (xy - off) * scale
 
 # %% ../nbs/api/08_crops.ipynb #b3a464f8
 def crop_boxes(
@@ -73,6 +81,7 @@ MAX_WINDOW_PIXELS = 4_000_000 # a crop window larger than this is block-averaged
 def _mean_colour(image: np.ndarray) -> np.ndarray: # [3] float64, summed in the image's own dtype (no float copy)
     return np.add.reduce(image.reshape(-1, 3), axis=0, dtype=np.float64) / max(1, image.shape[0] * image.shape[1])
 
+# %% ../nbs/api/08_crops.ipynb #ea824f11
 def _cut(a: np.ndarray, # [h, w, C] an image or a mask
          origin: tuple, # image pixel (x, y) of a[0, 0]
          win: tuple, # (x0, y0, x1, y1) the window wanted, in image pixels
@@ -85,6 +94,7 @@ def _cut(a: np.ndarray, # [h, w, C] an image or a mask
     if sx1 > sx0 and sy1 > sy0: out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = a[sy0 - oy:sy1 - oy, sx0 - ox:sx1 - ox]
     return out
 
+# %% ../nbs/api/08_crops.ipynb #795a1ce1
 def _resample(a: np.ndarray, # [h, w, C] image (uint8) or mask
               origin: tuple, # image pixel (x, y) of a[0, 0]
               win, # (x0, y0, x1, y1) the window the crop reads (see `crop_windows`)
@@ -105,6 +115,7 @@ def _resample(a: np.ndarray, # [h, w, C] image (uint8) or mask
     box = torch.tensor([[0., (roi[0] - x0) / r, (roi[1] - y0) / r, (roi[2] - x0) / r, (roi[3] - y0) / r]], device=device)
     return roi_align(t, box, size, 1., sampling_ratio=-1, aligned=True)[0] + torch.as_tensor(fill, device=device)[:, None, None]
 
+# %% ../nbs/api/08_crops.ipynb #3dabf8ae
 def crop_objects(
     image: np.ndarray, # [H, W, 3] uint8 full-resolution image (never resized first)
     boxes, # [K, 4] xyxy object boxes in image pixels

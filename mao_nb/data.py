@@ -10,17 +10,19 @@ from pathlib import Path
 from collections import Counter
 
 import numpy as np
+from .pictures import image_trace
 from .core import ImageRecord, Query, ObjectAnn, rle_encode, mask_to_box, write_json, ImageLoadError
 
 # %% auto #0
 __all__ = ['DatasetError', 'check_record', 'Skips', 'check_records', 'SoIRDataset', 'object_rel_areas', 'dataset_stats',
-           'toy_dataset', 'regime_stats', 'save_dataset', 'load_dataset', 'split_by_instance', 'image_trace',
-           'scene_shapes', 'plot_scene', 'plot_query_hits', 'plot_stats', 'plot_regime']
+           'toy_dataset', 'regime_stats', 'save_dataset', 'load_dataset', 'split_by_instance', 'scene_shapes',
+           'plot_scene', 'plot_query_hits', 'plot_stats', 'plot_regime']
 
 # %% ../nbs/api/01_data.ipynb #4a34c663
 class DatasetError(ValueError):
     "An annotation or image of a dataset is invalid; the message names the item."
 
+# %% ../nbs/api/01_data.ipynb #e5a9fe5e
 def check_record(
     rec: ImageRecord, # the record to check
     need_objects: bool=True, # an image without objects is an error (gallery scenes of a SoIR benchmark always have some)
@@ -58,6 +60,7 @@ class Skips:
         "Warn about the skips, if any."
         if self.counts: warnings.warn(f"skipped {len(self)} {what}: {self!r}")
 
+# %% ../nbs/api/01_data.ipynb #f8a66a53
 def check_records(
     recs: list, # records to check
     lenient: bool=False, # skip (and count) invalid records instead of raising
@@ -118,6 +121,7 @@ def object_rel_areas(recs: list, # ImageRecords
     "Relative area of every annotated object."
     return np.array([o.area / (r.size[0] * r.size[1]) for r in recs for o in r.objects], dtype=np.float64)
 
+# %% ../nbs/api/01_data.ipynb #241f40b4
 def dataset_stats(ds: SoIRDataset) -> dict: # name -> number
     "Counts, object-size distribution and clutter of a dataset."
     areas = object_rel_areas(ds.gallery); per_img = np.array([len(r.objects) for r in ds.gallery])
@@ -131,6 +135,7 @@ def dataset_stats(ds: SoIRDataset) -> dict: # name -> number
                 relevant_per_query_mean=float(rel.sum(1).mean()) if len(rel) else 0.,
                 queries_without_relevant=int((rel.sum(1) == 0).sum()))
 
+# %% ../nbs/api/01_data.ipynb #12463d3a
 SoIRDataset.stats = dataset_stats  # also a method: ds.stats()
 
 # %% ../nbs/api/01_data.ipynb #54ba9c87
@@ -193,6 +198,7 @@ def save_dataset(ds: SoIRDataset, # the dataset
                gallery_labels=None if ds.gallery_labels is None else [sorted(int(x) for x in l) for l in ds.gallery_labels])
     return write_json(folder/'dataset.json', out)
 
+# %% ../nbs/api/01_data.ipynb #95165626
 def load_dataset(folder: str|Path, # a folder written by `save_dataset`
                 ) -> SoIRDataset:
     "Load a dataset saved by `save_dataset`."
@@ -205,6 +211,7 @@ def load_dataset(folder: str|Path, # a folder written by `save_dataset`
     return SoIRDataset(d['name'], [ImageRecord.from_dict(fix(r)) for r in d['gallery']], [Query.from_dict(fix(q)) for q in d['queries']],
                        d.get('meta', {}), None if gl is None else [set(l) for l in gl])
 
+# %% ../nbs/api/01_data.ipynb #edd26bce
 SoIRDataset.save = save_dataset
 SoIRDataset.load = staticmethod(load_dataset)
 
@@ -235,19 +242,7 @@ def _downsample(img: np.ndarray, max_side: int) -> tuple:
     f = max(1, int(np.ceil(max(img.shape[:2]) / max_side)))
     return img[::f, ::f], f
 
-def image_trace(img: np.ndarray, # [H, W, 3] uint8 (or [H, W] float in [0, 1], shown as grey)
-                fmt: str='auto', # 'png', 'jpeg', or 'auto' (JPEG for pictures larger than 96x96, whose noise PNG compresses badly)
-                **kwargs): # passed to `plotly.graph_objects.Image`
-    "A plotly Image trace holding the picture as an embedded PNG/JPEG (far smaller in notebooks and pages than a pixel array)."
-    import plotly.graph_objects as go, base64, io
-    from PIL import Image
-    a = np.asarray(img)
-    if a.dtype != np.uint8: a = (np.clip(a, 0, 1) * 255).astype(np.uint8)
-    if fmt == 'auto': fmt = 'jpeg' if min(a.shape[:2]) > 96 else 'png'
-    if fmt not in ('png', 'jpeg'): raise ValueError(f"fmt must be 'png', 'jpeg' or 'auto', got {fmt!r}")
-    buf = io.BytesIO(); Image.fromarray(a).save(buf, format=fmt.upper(), **({'quality': 85} if fmt == 'jpeg' else {}))
-    return go.Image(source=f'data:image/{fmt};base64,' + base64.b64encode(buf.getvalue()).decode(), **kwargs)
-
+# %% ../nbs/api/01_data.ipynb #837b413a
 def scene_shapes(objects: list, # ObjectAnns to draw
                  scale: float=1., # image-to-display scale divisor
                  highlight: set|None=None, # instance ids drawn thick (others thin)
@@ -260,6 +255,7 @@ def scene_shapes(objects: list, # ObjectAnns to draw
                         line=dict(color=_PALETTE[o.instance_id % len(_PALETTE)] if o.instance_id >= 0 else 'orange', width=3 if hl else 1)))
     return out
 
+# %% ../nbs/api/01_data.ipynb #10028888
 def plot_scene(rec: ImageRecord, # the image and its objects
                show_masks: bool=True, # tint each object's mask
                max_side: int=384, # downsample the display to this size
@@ -286,7 +282,6 @@ def plot_query_hits(ds: SoIRDataset, # the dataset
                     max_hits: int=4, # how many relevant scenes to show
                     max_side: int=256): # display size of each scene
     "A query (left) beside gallery scenes that contain it, with the needle boxed."
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     q = ds.queries[qi]; hits = np.flatnonzero(ds.relevance()[qi])[:max_hits]
     fig = make_subplots(1, 1 + max(len(hits), 1), subplot_titles=[f'query {q.image_id}'] + [ds.gallery[g].image_id for g in hits])

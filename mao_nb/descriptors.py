@@ -49,11 +49,13 @@ def global_vectors(backbone: Backbone, # any backbone
     "The global descriptor: the backbone's pooled embedding of each whole image (squashed to the input size)."
     return embed_batched(backbone, list(records), batch, load=lambda rs: [r.load() for r in rs])
 
+# %% ../nbs/api/09_descriptors.ipynb #98f86519
 def _gem(backbone: Backbone, x: torch.Tensor, p: float) -> torch.Tensor: # [B, 3, S, S] -> [B, D] normalised
     tok = backbone.post_norm(backbone.hidden_states(x)[-1])[:, backbone.num_prefix_tokens:].float()  # [B, T, C] patch tokens
     g = tok.clamp_min(1e-6).pow(p).mean(1).pow(1 / p)                                               # [B, C]
     return F.normalize(backbone.proj(g.to(backbone.dtype)).float(), dim=-1)
 
+# %% ../nbs/api/09_descriptors.ipynb #12849b59
 def gem_vectors(backbone: Backbone, # any backbone
                 records: list, # ImageRecords
                 p: float=3.0, # GeM exponent (1 = mean, large = max)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .core import default_device, ObjectAnn, ImageRecord, box_iou
-from .proposals import postprocess_boxes, toy_scene, offline_proposals, OfflineDetector
+from .proposals import postprocess_boxes, OfflineDetector
 
 # %% auto #0
 __all__ = ['OWLV2_PAD', 'OWLV2_NAME', 'DETECTORS', 'SIZE_BUCKETS', 'owlv2_boxes_to_image', 'pad_to_square', 'Owlv2Objectness',
@@ -104,6 +104,7 @@ def oracle_detections(rec: ImageRecord, # a record with ground-truth objects
     "ORACLE detections: the ground-truth boxes and masks of a record (an upper bound, never a result)."
     return [ObjectAnn(o.box.copy(), o.rle, instance_id=o.instance_id, category=o.category, score=1.0) for o in rec.objects]
 
+# %% ../nbs/api/06_detection.ipynb #6d99d0fb
 class OracleDetector:
     "ORACLE detector: returns ground truth; needs `ImageRecord`s, not bare images."
     n_degenerate = 0
@@ -116,6 +117,7 @@ class Detector(Protocol):
     "Anything that maps a list of images (or records) to one list of `ObjectAnn` per image."
     def __call__(self, images: list) -> list: ...
 
+# %% ../nbs/api/06_detection.ipynb #28f79ce1
 DETECTORS = ('owlv2', 'offline', 'oracle')
 
 def get_detector(name: str, # 'owlv2', 'offline' or 'oracle'
@@ -127,12 +129,14 @@ def get_detector(name: str, # 'owlv2', 'offline' or 'oracle'
     if name == 'oracle': return OracleDetector()
     raise ValueError(f"unknown detector {name!r}; choose one of {DETECTORS}")
 
+# %% ../nbs/api/06_detection.ipynb #b68dceb9
 def fallback_whole_image(rec: ImageRecord|np.ndarray, # the image (record or [H, W, 3] array)
                         ) -> list: # one ObjectAnn covering the whole image, score 0
     "The whole image as a single object, for images without any detection."
     H, W = rec.size if isinstance(rec, ImageRecord) else np.asarray(rec).shape[:2]
     return [ObjectAnn(np.array([0, 0, W, H], np.float32), None, instance_id=-1, category='whole-image', score=0.0)]
 
+# %% ../nbs/api/06_detection.ipynb #d306fb3f
 def detect(items: list, # ImageRecords (or [H, W, 3] uint8 arrays; not for the ORACLE)
            detector: str|Detector='offline', # a name from `DETECTORS` or a detector object
            fallback: bool=True, # replace an empty detection list by the whole image
@@ -152,6 +156,7 @@ def detect(items: list, # ImageRecords (or [H, W, 3] uint8 arrays; not for the O
 # %% ../nbs/api/06_detection.ipynb #0ac8c380
 def _boxes(objs: list) -> np.ndarray: return np.stack([o.box for o in objs]).astype(np.float32) if len(objs) else np.zeros((0, 4), np.float32)
 
+# %% ../nbs/api/06_detection.ipynb #8ebd1137
 def best_ious(pred: list, # per image, a list of predicted ObjectAnn
               gt: list, # per image, a list of ground-truth ObjectAnn
              ) -> np.ndarray: # [total GT objects] best IoU of each ground-truth object (0 if no prediction)
@@ -160,6 +165,7 @@ def best_ious(pred: list, # per image, a list of predicted ObjectAnn
     out = [box_iou(_boxes(g), _boxes(p)).max(1) if len(p) else np.zeros(len(g)) for p, g in zip(pred, gt) if len(g)]
     return np.concatenate(out) if out else np.zeros(0)
 
+# %% ../nbs/api/06_detection.ipynb #6fc8ee69
 def detection_recall(pred: list, # per image, a list of predicted ObjectAnn
                      gt: list, # per image, a list of ground-truth ObjectAnn
                      iou: float=0.5, # IoU needed for a match
@@ -168,6 +174,7 @@ def detection_recall(pred: list, # per image, a list of predicted ObjectAnn
     b = best_ious(pred, gt)
     return float((b >= iou).mean()) if len(b) else float('nan')
 
+# %% ../nbs/api/06_detection.ipynb #6ac33e6c
 SIZE_BUCKETS = (0, 0.005, 0.01, 0.02, 0.05, 0.1, 1.0)  # relative area edges
 
 def recall_by_size(pred: list, gt: list, # as in `detection_recall`
@@ -191,7 +198,7 @@ def plot_detections(rec: ImageRecord, # the image (its ground-truth objects are 
                     title: str|None=None):
     "A plotly figure: detections (orange) over the ground truth (white dashed)."
     import plotly.graph_objects as go
-    from mao_nb.data import image_trace
+    from mao_nb.pictures import image_trace
     img = rec.load(); f = max(1, int(np.ceil(max(img.shape[:2]) / max_side))); small = img[::f, ::f]
     fig = go.Figure(image_trace(small))
     for o in rec.objects:
@@ -203,6 +210,7 @@ def plot_detections(rec: ImageRecord, # the image (its ground-truth objects are 
                       title=title or f'{rec.image_id}: {len(dets)} detections, {len(rec.objects)} objects')
     return fig
 
+# %% ../nbs/api/06_detection.ipynb #2cd2cb1e
 def plot_recall_by_size(results: dict, # detector name -> `recall_by_size` output
                         title: str='detector recall by object size'):
     "Grouped bars of recall per object-size bucket, one colour per detector."

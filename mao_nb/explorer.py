@@ -9,10 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from .core import ImageRecord
-from .data import SoIRDataset, image_trace, scene_shapes
+from .data import SoIRDataset, scene_shapes
+from .pictures import image_trace
 from .backbones import Backbone
 from .crops import crop_objects
-from .legrad import legrad, overlay
+from .legrad import legrad
+from .pictures import overlay
 from .descriptors import query_vectors
 
 # %% auto #0
@@ -47,7 +49,6 @@ def plot_topk(ds: SoIRDataset, # the dataset (relevance from its ground truth, f
               max_side: int=192, # display size
               title: str|None=None):
     "The query and its top-k results: green frame = relevant, red = not; the needle's true box in white."
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     q = ds.queries[qi]; by_id = {r.image_id: r for r in ds.gallery}; top = list(ranked)[:k]
     fig = make_subplots(1, 1 + len(top), subplot_titles=['query'] + [f'#{i+1}' for i in range(len(top))], horizontal_spacing=0.01)

@@ -197,11 +197,11 @@ def plot_comparison(rows: list, # from `compare_backbones`
 def teacher_gem_vectors(images: list, # [H, W, 3] uint8 images (whole gallery images, or query crops)
                         size: int=448, # the teacher's input side (images are resized to a square)
                         p: float=3.0, # GeM exponent
-                        teacher=None, # from `mao_nb.pretrain.load_teacher` (None: loaded here)
+                        teacher=None, # from `mao_nb.standins.load_teacher` (None: loaded here)
                         batch: int=16) -> torch.Tensor: # [N, 1280] normalised
     "GeM descriptors from the ImageNet EfficientNet-Lite0 teacher's last feature map."
     from PIL import Image
-    from mao_nb.pretrain import load_teacher, teacher_features
+    from mao_nb.standins import load_teacher, teacher_features
     teacher = teacher or load_teacher(); out = []
     for i in range(0, len(images), batch):
         x = torch.stack([torch.from_numpy(np.array(Image.fromarray(np.asarray(im)).resize((size, size), Image.BICUBIC))).permute(2, 0, 1)
@@ -219,7 +219,7 @@ def evaluate_teacher_gem(ds: SoIRDataset, # queries and gallery
     from mao_nb.crops import crop_objects
     from mao_nb.metrics import evaluate_index
     from mao_nb.pipeline import index_gallery
-    from mao_nb.pretrain import load_teacher
+    from mao_nb.standins import load_teacher
     t = load_teacher()
     V = teacher_gem_vectors([r.load() for r in ds.gallery], size, teacher=t)
     crops = [crop_objects(q.load(), q.boxes, None, size=query_size, margin=margin, device='cpu')[0][0].permute(1, 2, 0).numpy() for q in ds.queries]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/03_haystack.ipynb #67f6a7e5
 from __future__ import annotations
-import hashlib, io, json, math, os, time
+import hashlib, io, json, math, os
 from dataclasses import dataclass, replace, fields
 from pathlib import Path
 from typing import Sequence
@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .core import ImageRecord, Query, ObjectAnn, rle_encode, mask_to_box, cache_dir, atomic_write, write_json
+from .core import ImageRecord, Query, ObjectAnn, rle_encode, mask_to_box, cache_dir, atomic_write, write_json, fork_map
 from .data import SoIRDataset, save_dataset, load_dataset
 from .objects import (Instance, OBJECT_KINDS, PHOTO_CATEGORIES, PHOTO_GRID, instance_from_id, all_photos, make_background,
                             sample_view, warp_instance, render_view, _composite, _log_uniform)
@@ -85,6 +85,7 @@ def _pair(cfg, name, lo_ok, integer=False):
     if not lo_ok(a): raise ValueError(f"{name}={v!r}: the minimum {a} is out of range")
     return a, b
 
+# %% ../nbs/api/03_haystack.ipynb #25658ffe
 def check_config(cfg: HaystackConfig, # the configuration to check
                 ) -> HaystackConfig: # the same config, when valid
     "Raise a `ValueError` naming the knob when a configuration cannot give a valid benchmark."
@@ -124,6 +125,7 @@ def check_config(cfg: HaystackConfig, # the configuration to check
     if cfg.objects == 'photo': _check_photo_counts(cfg)
     return cfg
 
+# %% ../nbs/api/03_haystack.ipynb #63e12590
 def _check_photo_counts(cfg):
     "A photo benchmark needs one photo per category and one region per instance of a category."
     n_cat = cfg.n_train_categories + cfg.n_test_novel_categories
@@ -134,6 +136,7 @@ def _check_photo_counts(cfg):
     if per > PHOTO_GRID ** 2:
         raise ValueError(f"objects='photo': a category needs {per} instances (train + test + distractors), but a photo has only {PHOTO_GRID ** 2} disjoint regions")
 
+# %% ../nbs/api/03_haystack.ipynb #e6f725ba
 PRESETS = {
     'default': HaystackConfig(),
     'tiny': HaystackConfig(name='tiny', size=(256, 256), train_size=(192, 192), area_range=(0.005, 0.15), clutter_range=(1, 8),
@@ -165,6 +168,7 @@ def clutter_count(rng: np.random.Generator, lo: int, hi: int) -> int: # objects 
     "A log-uniform whole number in [lo, hi]: many sparse scenes, some very cluttered."
     return int(np.clip(np.floor(_log_uniform(rng, lo, hi + 1)), lo, hi))
 
+# %% ../nbs/api/03_haystack.ipynb #ebb97cee
 def cap_areas(areas: np.ndarray, # [K] wanted areas (any unit)
               budget: float, # the most they may sum to
               lo: float, # no area is shrunk below this
@@ -281,8 +285,10 @@ def scene_needles(cfg: HaystackConfig, # the benchmark
 def _png_bytes(img: np.ndarray) -> bytes:
     buf = io.BytesIO(); Image.fromarray(img).save(buf, format='PNG', compress_level=1); return buf.getvalue()
 
+# %% ../nbs/api/03_haystack.ipynb #b3b3bdcc
 def _split_size(cfg, split): return tuple(cfg.train_size if split == 'train' else cfg.size)  # validation scenes at test resolution
 
+# %% ../nbs/api/03_haystack.ipynb #cc0cb068
 def make_scene(cfg: HaystackConfig, # the benchmark
                split: str, # 'train' or 'test'
                i: int, # scene index
@@ -296,6 +302,7 @@ def make_scene(cfg: HaystackConfig, # the benchmark
     rec.meta['needles'] = [n.instance_id for n in scene_needles(cfg, split, i, queried)]
     return rec
 
+# %% ../nbs/api/03_haystack.ipynb #2d900c34
 def make_query(cfg: HaystackConfig, # the benchmark
                split: str, # 'train' or 'test'
                inst: Instance, # the object
@@ -307,6 +314,7 @@ def make_query(cfg: HaystackConfig, # the benchmark
     return Query(f'q{inst.instance_id}-{v}', image=img, objects=[ObjectAnn(mask_to_box(m), rle_encode(m), inst.instance_id, inst.category)],
                  meta=dict(view=v, seen_category=bool(inst.category_index in seen), category_index=inst.category_index))
 
+# %% ../nbs/api/03_haystack.ipynb #fdc5b1c6
 def _write(rec: ImageRecord, folder: Path) -> ImageRecord:
     "Write a record's image (PNG) then its JSON, atomically; return the record pointing at the file."
     png = folder/f'{rec.image_id}.png'
@@ -316,6 +324,7 @@ def _write(rec: ImageRecord, folder: Path) -> ImageRecord:
     write_json(folder/f'{rec.image_id}.json', d)
     return rec
 
+# %% ../nbs/api/03_haystack.ipynb #bb7164a1
 def _read(folder: Path, image_id: str, cls=ImageRecord) -> ImageRecord|None:
     "A record written by `_write`, or None when it is missing or incomplete."
     j = folder/f'{image_id}.json'
@@ -330,12 +339,14 @@ def config_hash(cfg: HaystackConfig|str='default', # a config or preset name
     cfg = get_config(cfg)
     return hashlib.sha1(json.dumps({**cfg.to_dict(), 'version': GENERATOR_VERSION}, sort_keys=True).encode()).hexdigest()[:10]
 
+# %% ../nbs/api/03_haystack.ipynb #5f5ffc7d
 def benchmark_dir(cfg: HaystackConfig|str='default', # a config or preset name
                  ) -> Path: # the cache folder of this benchmark
     "Where a benchmark lives: `cache_dir('haystack', '<name>-<config hash>')`."
     cfg = get_config(cfg)
     return cache_dir('haystack', f'{cfg.name}-{config_hash(cfg)}')
 
+# %% ../nbs/api/03_haystack.ipynb #923e1021
 def _items(cfg, insts):
     "Every (split, kind, key) to make: kind 'scene' (key = index) or 'query' (key = (instance, view))."
     out = []
@@ -344,41 +355,28 @@ def _items(cfg, insts):
         out += [(split, 'query', (inst, v)) for inst in insts[split] for v in range(nq)]
     return out
 
+# %% ../nbs/api/03_haystack.ipynb #114a6ac5
 def _item_id(split, kind, key): return f'{split}-{key:05d}' if kind == 'scene' else f'q{key[0].instance_id}-{key[1]}'
 
+# %% ../nbs/api/03_haystack.ipynb #2fdc8c32
 def _make_items(cfg, root, items, insts):
     seen = {i.category_index for i in insts['train']}
     for split, kind, key in items:
         rec = make_scene(cfg, split, key, insts) if kind == 'scene' else make_query(cfg, split, *key, seen)
         _write(rec, root/split/('scenes' if kind == 'scene' else 'queries'))
 
-def _run_workers(cfg, root, todo, insts, workers, progress):
-    "Make `todo` items in `workers` forked processes (each takes every workers-th item), showing progress."
-    import multiprocessing as mp
-    from tqdm.auto import tqdm
-    ctx = mp.get_context('fork')
-    procs = [ctx.Process(target=_make_items, args=(cfg, root, todo[w::workers], insts), daemon=True) for w in range(workers)]
-    for p in procs: p.start()
-    missing = lambda: [it for it in todo if not (root/it[0]/('scenes' if it[1] == 'scene' else 'queries')/f'{_item_id(*it)}.json').exists()]
-    with tqdm(total=len(todo), disable=not progress, desc=f'haystack {cfg.name}') as bar:
-        while any(p.is_alive() for p in procs):
-            time.sleep(0.5); bar.n = len(todo) - len(missing()); bar.refresh()
-        bar.n = len(todo) - len(missing()); bar.refresh()
-    for p in procs: p.join()
-    bad = [p.exitcode for p in procs if p.exitcode != 0]
-    if bad or missing(): raise RuntimeError(f"haystack workers failed (exit codes {bad}); {len(missing())} items missing, e.g. {_item_id(*missing()[0]) if missing() else ''}")
-
+# %% ../nbs/api/03_haystack.ipynb #1f369e6b
 def _make_missing(cfg, root, items, insts, progress, workers):
-    "Make the items whose files are missing (in forked processes when `workers` > 1)."
+    "Make the items whose files are missing, one unit of work each (`fork_map`: in forked processes when `workers` > 1), showing progress."
     folder = lambda it: root/it[0]/('scenes' if it[1] == 'scene' else 'queries')
     todo = [it for it in items if not ((folder(it)/f'{_item_id(*it)}.json').exists() and (folder(it)/f'{_item_id(*it)}.png').exists())]
+    if not todo: return
     if workers is None: workers = min(4, os.cpu_count() or 1) if len(todo) >= 100 else 1
-    if todo and workers > 1 and 'fork' in __import__('multiprocessing').get_all_start_methods():
-        _run_workers(cfg, root, todo, insts, workers, progress)
-    elif todo:
-        from tqdm.auto import tqdm
-        for it in tqdm(todo, disable=not progress, desc=f'haystack {cfg.name}'): _make_items(cfg, root, [it], insts)
+    from tqdm.auto import tqdm
+    with tqdm(total=len(todo), disable=not progress, desc=f'haystack {cfg.name}') as bar:
+        for _ in fork_map(lambda chunk: _make_items(cfg, root, chunk, insts), [[it] for it in todo], workers): bar.update()
 
+# %% ../nbs/api/03_haystack.ipynb #7eebf89e
 def _assemble(cfg, root, split, insts, n_scenes=None) -> SoIRDataset:
     "The split's `SoIRDataset` from its item files (the first `n_scenes` gallery scenes when given)."
     seen = {i.category_index for i in insts['train']}
@@ -392,6 +390,7 @@ def _assemble(cfg, root, split, insts, n_scenes=None) -> SoIRDataset:
                 instances=[dict(instance_id=i.instance_id, category=i.category, role=r, seen_category=i.category_index in seen) for i, r in roles])
     return SoIRDataset(f'haystack-{cfg.name}/{split}', gal, qs, meta)
 
+# %% ../nbs/api/03_haystack.ipynb #67c8013d
 def generate_benchmark(cfg: HaystackConfig|str='default', # a config or preset name
                        dest: str|Path|None=None, # folder (default: `benchmark_dir(cfg)`)
                        progress: bool=True, # show a progress bar
@@ -409,6 +408,7 @@ def generate_benchmark(cfg: HaystackConfig|str='default', # a config or preset n
         save_dataset(out[split], root/split)  # dataset.json last: the split is complete
     return out
 
+# %% ../nbs/api/03_haystack.ipynb #3e08b42c
 def load_benchmark(name: HaystackConfig|str='default', # preset name or config
                    progress: bool=True, # progress bar if it must be generated
                    workers: int|None=None, # processes if it must be generated
@@ -418,6 +418,7 @@ def load_benchmark(name: HaystackConfig|str='default', # preset name or config
     if all((root/s/'dataset.json').exists() for s in ('train', 'test')): return {s: load_dataset(root/s) for s in ('train', 'test')}
     return generate_benchmark(cfg, progress=progress, workers=workers)
 
+# %% ../nbs/api/03_haystack.ipynb #77d093b4
 def benchmark_split(name: HaystackConfig|str='default', # preset name or config
                     split: str='test', # 'train' or 'test'
                     n_scenes: int|None=None, # only the first `n_scenes` gallery scenes (None: all); every query is kept
@@ -460,12 +461,14 @@ def validation_categories(cfg: HaystackConfig|str='default', # a config or prese
     free = [c for c in range(cfg.n_train_categories) if c not in shared]
     return free[-max(1, cfg.n_train_categories // 4):] if free else []
 
+# %% ../nbs/api/03_haystack.ipynb #cf960608
 def validation_instances(cfg: HaystackConfig|str='default', # a config or preset name
                         ) -> list: # the held-out train instances (Instance)
     "Every train instance of the validation categories."
     cfg = get_config(cfg); cats = set(validation_categories(cfg))
     return [i for i in benchmark_instances(cfg)['train'] if i.category_index in cats]
 
+# %% ../nbs/api/03_haystack.ipynb #48392ac2
 def without_instances(ds: SoIRDataset, # a split (e.g. the train split)
                       ids, # instance ids to hide (e.g. those of `validation_instances`)
                      ) -> SoIRDataset: # the same scenes; no query of those instances, and their objects unlabelled (instance_id -1)
@@ -475,6 +478,7 @@ def without_instances(ds: SoIRDataset, # a split (e.g. the train split)
     return SoIRDataset(ds.name + '-heldout', [hide(r) for r in ds.gallery], [q for q in ds.queries if q.instance_id not in ids],
                        {**ds.meta, 'hidden_instances': sorted(ids)})
 
+# %% ../nbs/api/03_haystack.ipynb #e0cc7690
 def validation_split(cfg: HaystackConfig|str='default', # a config or preset name
                      n_scenes: int|None=None, # gallery scenes (None: half the test split's)
                      progress: bool=True, # progress bar while generating
@@ -499,6 +503,7 @@ def validation_split(cfg: HaystackConfig|str='default', # a config or preset nam
     save_dataset(ds, root)  # dataset.json last: the split is complete
     return ds
 
+# %% ../nbs/api/03_haystack.ipynb #cb1c2465
 def training_split(cfg: HaystackConfig|str='default', # a config or preset name
                    progress: bool=True, # progress bar if the benchmark must be generated
                   ) -> SoIRDataset: # the train split with the validation instances hidden (`without_instances`)

@@ -17,12 +17,13 @@ from .core import atomic_write
 # %% auto #0
 __all__ = ['AUTO_FLAT_MAX', 'CHECK_SAMPLE', 'GalleryIndexError', 'check_vectors', 'random_unit_vectors', 'clustered_unit_vectors',
            'faiss_gpus', 'GalleryIndex', 'check_index_folder', 'index_files', 'choose_index', 'recall_at_k_vs_flat',
-           'self_check_recall', 'tune_recall', 'stored_vectors', 'search_shards']
+           'self_check_recall', 'tune_recall', 'stored_vectors']
 
 # %% ../nbs/api/11_index.ipynb #b29f1601
 class GalleryIndexError(ValueError):
     "A gallery index or the vectors given to it are invalid; the message says what is wrong."
 
+# %% ../nbs/api/11_index.ipynb #3ae7f8a8
 def _as_matrix(x, name: str) -> np.ndarray:
     if hasattr(x, 'detach'): x = x.detach().float().cpu().numpy()  # a torch tensor
     x = np.asarray(x)
@@ -69,6 +70,7 @@ def random_unit_vectors(
         out[i:i+len(c)] = c / np.linalg.norm(c, axis=1, keepdims=True)
     return out
 
+# %% ../nbs/api/11_index.ipynb #ebf57fb8
 def clustered_unit_vectors(
     n: int, # number of vectors
     dim: int, # their dimension
@@ -88,7 +90,7 @@ def clustered_unit_vectors(
         out[i:i+m] = c / np.linalg.norm(c, axis=1, keepdims=True)
     return out, centres
 
-# %% ../nbs/api/11_index.ipynb #9acbf680
+# %% ../nbs/api/11_index.ipynb #7e7f1684
 _KINDS = ('flat', 'ivf', 'ivfpq', 'ivfpq_rerank')
 _IVFPQ = ('ivfpq', 'ivfpq_rerank') # the kinds with PQ codes
 
@@ -102,11 +104,11 @@ def faiss_gpus() -> int: # number of GPUs FAISS can use (0 for faiss-cpu)
     faiss = _faiss()
     return faiss.get_num_gpus() if hasattr(faiss, 'get_num_gpus') and hasattr(faiss, 'StandardGpuResources') else 0
 
+# %% ../nbs/api/11_index.ipynb #0bb53a7e
 def _factory_string(kind: str, nlist: int, m: int, nbits: int) -> str:
     return {'flat': 'Flat', 'ivf': f'IVF{nlist},Flat', 'ivfpq': f'IVF{nlist},PQ{m}x{nbits}',
             'ivfpq_rerank': f'IVF{nlist},PQ{m}x{nbits},RFlat'}[kind]  # RFlat: candidates re-scored exactly on the stored vectors
 
-# %% ../nbs/api/11_index.ipynb #0bb53a7e
 class GalleryIndex:
     "FAISS inner-product index over unit vectors, with the gallery image id of every vector."
     def __init__(self,
@@ -151,6 +153,16 @@ class GalleryIndex:
                 self._res, self.index = None, index
         if self.kind != 'flat': self.nprobe = self.params['nprobe']
         if self.kind == 'ivfpq_rerank': self.k_factor = self.params['k_factor']
+
+    def _add_ids(self, ids: list):
+        "Record the image id (str) of each new vector: its image's row in `image_ids` (new images appended), and the vectors per image."
+        rows = np.empty(len(ids), np.int64)
+        for r, i in enumerate(ids):
+            j = self._pos.get(i)
+            if j is None: j = self._pos[i] = len(self.image_ids); self.image_ids.append(i)
+            rows[r] = j
+        self.ids.extend(ids); self._vec_img = np.concatenate([self._vec_img, rows])
+        self._per_image = np.bincount(self._vec_img, minlength=self.n_images)
 
     @property
     def on_gpu(self) -> bool: return self._res is not None
@@ -206,6 +218,7 @@ def train(self: GalleryIndex,
     self.index.train(x)
     return self
 
+# %% ../nbs/api/11_index.ipynb #fcdd5274
 @patch
 def add(self: GalleryIndex,
         vectors, # [N, D] gallery vectors (normalised here if needed)
@@ -224,28 +237,26 @@ def add(self: GalleryIndex,
     n_batches = -(-len(x) // batch_size)
     for i in tqdm(range(0, len(x), batch_size), total=n_batches, desc='adding', disable=not (progress if progress is not None else n_batches > 1)):
         self.index.add(x[i:i+batch_size])
-    rows = np.empty(len(ids), np.int64)
-    for r, i in enumerate(ids):
-        j = self._pos.get(i)
-        if j is None: j = self._pos[i] = len(self.image_ids); self.image_ids.append(i)
-        rows[r] = j
-    self.ids.extend(ids); self._vec_img = np.concatenate([self._vec_img, rows])
-    self._per_image = np.bincount(self._vec_img, minlength=self.n_images)
+    self._add_ids(ids)
     if paths is not None: self.paths.update({i: str(p) for i, p in zip(ids, paths) if p is not None})
     return self
 
 # %% ../nbs/api/11_index.ipynb #66323a1c
-def _dedupe_rows(img: np.ndarray, # [Q, K] image row of each hit (-1: no hit), hits sorted best first
-                 k: int, # images to keep per query
-                ) -> tuple: # ([Q, k] positions into K, [Q, k] valid)
-    "Per row, the positions of the first hit of each image (the best, since hits are sorted), first k."
+@patch
+def _image_hits(self: GalleryIndex, index, q: np.ndarray, k: int) -> tuple: # ([Q, k] scores, [Q, k] image rows, -1: no hit), best first
+    "`index`'s top `k * f` hits for the queries `q`, as images: each image once, with its first (best, since hits are sorted) hit; the first k."
+    f = int(self._per_image.max())
+    D, I = index.search(q, min(k * f, self.n_vectors))
+    img = np.where(I >= 0, self._vec_img[np.maximum(I, 0)], -1)
+    if f == 1: return D, img
     order = np.argsort(img, axis=1, kind='stable')  # groups equal images, best hit first inside a group
     s = np.take_along_axis(img, order, 1)
     first = np.ones_like(s, dtype=bool); first[:, 1:] = s[:, 1:] != s[:, :-1]
     keep = np.zeros_like(first); np.put_along_axis(keep, order, first & (s >= 0), 1)
     pos = np.argsort(~keep, axis=1, kind='stable')[:, :k]  # kept hits first, in score order
-    return pos, np.take_along_axis(keep, pos, 1)
+    return np.take_along_axis(D, pos, 1), np.where(np.take_along_axis(keep, pos, 1), np.take_along_axis(img, pos, 1), -1)
 
+# %% ../nbs/api/11_index.ipynb #a7be91b4
 @patch
 def search(self: GalleryIndex,
            queries, # [Q, D] query vectors (or one [D])
@@ -255,12 +266,7 @@ def search(self: GalleryIndex,
     if self.n_vectors == 0: raise GalleryIndexError("the index is empty: add gallery vectors first")
     if k < 1: raise GalleryIndexError(f"k must be >= 1, got {k}")
     q = check_vectors(queries, self.dim, 'queries', self.normalize)
-    k = min(int(k), self.n_images); f = int(self._per_image.max())
-    D, I = self.index.search(q, min(k * f, self.n_vectors))
-    img = np.where(I >= 0, self._vec_img[np.maximum(I, 0)], -1)
-    if f > 1:
-        pos, valid = _dedupe_rows(img, k)
-        D, img = np.take_along_axis(D, pos, 1), np.where(valid, np.take_along_axis(img, pos, 1), -1)
+    D, img = self._image_hits(self.index, q, min(int(k), self.n_images))
     D = np.where(img >= 0, D, -np.inf).astype(np.float32)
     return D, [[self.image_ids[j] for j in row if j >= 0] for row in img.tolist()]
 
@@ -276,11 +282,11 @@ def search_vectors(self: GalleryIndex,
     D, I = self.index.search(q, min(int(k), self.n_vectors))
     return D.astype(np.float32), [[self.image_ids[self._vec_img[j]] for j in row if j >= 0] for row in I.tolist()]
 
-# %% ../nbs/api/11_index.ipynb #639446d4
-def _flat_vectors(index, # a FAISS flat index
-                  on_gpu: bool, # whether it lives on the GPU (then read from one CPU copy)
-                 ) -> tuple: # ([V, D] float32 view of the stored vectors, the CPU index that owns that memory)
-    faiss = _faiss(); cpu = faiss.index_gpu_to_cpu(index) if on_gpu else index
+# %% ../nbs/api/11_index.ipynb #d6bc0c60
+def _flat_vectors(index: GalleryIndex) -> tuple: # ([V, D] float32 view of the stored vectors, the CPU index that owns that memory)
+    "The vectors a 'flat' index, or the refine index of an 'ivfpq_rerank' one, stores exactly (read from one CPU copy when on the GPU)."
+    faiss = _faiss(); base = index.index if index.kind == 'flat' else faiss.downcast_index(index.index).refine_index
+    cpu = faiss.index_gpu_to_cpu(base) if index.on_gpu and index.kind == 'flat' else base
     flat = faiss.downcast_index(cpu)
     return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d), cpu
 
@@ -297,14 +303,11 @@ def iter_image_scores(self: GalleryIndex,
     if multi:  # vectors grouped by image, for a per-image maximum with reduceat
         order = np.argsort(self._vec_img, kind='stable'); starts = np.searchsorted(self._vec_img[order], np.arange(G))
     exact = self.kind in ('flat', 'ivfpq_rerank')  # the re-ranked kind stores every vector in its refine index: exact scores
-    if exact:
-        base = self.index if self.kind == 'flat' else _faiss().downcast_index(self.index).refine_index
-        xb, owner = _flat_vectors(base, self.on_gpu and self.kind == 'flat')  # `owner` keeps the memory of `xb` alive
+    if exact: xb, owner = _flat_vectors(self)  # `owner` keeps the memory of `xb` alive
     else:
         index = self.index
         if self.on_gpu and V > 2048:  # GPU FAISS returns at most 2048 results per query
             faiss = _faiss(); index = faiss.index_gpu_to_cpu(self.index); faiss.ParameterSpace().set_index_parameter(index, 'nprobe', self.nprobe)
-        f = int(self._per_image.max())
     for i in range(0, len(q), block):
         if self.n_vectors != V: raise GalleryIndexError("vectors were added to the index while its image scores were being read")
         qb = q[i:i+block]
@@ -312,16 +315,12 @@ def iter_image_scores(self: GalleryIndex,
             s = qb @ xb.T  # [b, V]
             if multi: s = np.maximum.reduceat(s[:, order], starts, axis=1)
         else:
-            D, I = index.search(qb, V)
-            img = np.where(I >= 0, self._vec_img[np.maximum(I, 0)], -1)
-            if f > 1:
-                pos, valid = _dedupe_rows(img, G)
-                D, img = np.take_along_axis(D, pos, 1), np.where(valid, np.take_along_axis(img, pos, 1), -1)
+            D, img = self._image_hits(index, qb, G)  # all V hits: every image once
             s = np.full((len(qb), G), -np.inf, np.float32); r, c = np.nonzero(img >= 0); s[r, img[r, c]] = D[r, c]
-            del D, I, img
+            del D, img
         yield slice(i, i + len(qb)), np.ascontiguousarray(s, dtype=np.float32)
 
-# %% ../nbs/api/11_index.ipynb #327d72db
+# %% ../nbs/api/11_index.ipynb #c84396ea
 _FORMAT = 'mao_nb.GalleryIndex'
 
 @patch
@@ -334,6 +333,7 @@ def _write_index(index, path: Path):
     except RuntimeError as e:  # FAISS reports a failed write (disk full, file size limit) as a RuntimeError
         raise OSError(f"could not write {path}: {_first_line(e)}") from None
 
+# %% ../nbs/api/11_index.ipynb #388d8cad
 def _write_meta(meta: dict, path: Path):
     try:
         with open(path, 'w') as f: json.dump(meta, f); f.flush(); os.fsync(f.fileno())
@@ -347,8 +347,7 @@ def _sha256(path: Path) -> str: # hex digest of a file, read 8 MiB at a time
         for b in iter(lambda: f.read(1 << 23), b''): h.update(b)
     return h.hexdigest()
 
-
-# %% ../nbs/api/11_index.ipynb #8d02b3fb
+# %% ../nbs/api/11_index.ipynb #c1b92ad1
 _POINTER = 'current.json' # names the version folder in use
 _VERSION = re.compile(r'^v-[0-9a-f]{16}$') # a version folder's name
 _OURS = ('index.faiss', 'meta.json') # the only files a version folder holds
@@ -364,14 +363,13 @@ def _layout(folder: Path) -> str|None: # 'versioned', 'legacy' (index.faiss + me
     if isinstance(m, dict) and m.get('format') == _FORMAT and (folder/'index.faiss').is_file(): return 'legacy'
     return None
 
+# %% ../nbs/api/11_index.ipynb #9758fa1d
 def _remove_version(d: Path):
     "Delete a version folder's own files, then the folder if nothing else is in it."
     for name in _OURS: (d/name).unlink(missing_ok=True)
     try: d.rmdir()
     except OSError: pass  # something else is in it: left alone
 
-
-# %% ../nbs/api/11_index.ipynb #9758fa1d
 def check_index_folder(folder: str|Path, # where an index is to be saved
                       ) -> Path: # the folder, when it is new, empty, or a saved index
     "Refuse a folder that `save` must not write into: a file, or a non-empty folder that holds no saved index."
@@ -382,6 +380,7 @@ def check_index_folder(folder: str|Path, # where an index is to be saved
                                 f"refusing to write into it (choose a new or empty folder)")
     return folder
 
+# %% ../nbs/api/11_index.ipynb #718f36fa
 class _WriterLock:
     "An exclusive lock on `folder/.lock` while an index is written (POSIX `flock`; no lock where it does not exist)."
     def __init__(self, folder: Path): self.path, self.f = folder/'.lock', None
@@ -392,6 +391,7 @@ class _WriterLock:
     def __exit__(self, *exc):
         if self.f is not None: self.f.close()  # closing releases the lock
 
+# %% ../nbs/api/11_index.ipynb #bcf2db25
 @patch
 def save(self: GalleryIndex,
          folder: str|Path, # destination folder: new, empty, or a saved index (then its index is replaced)
@@ -415,7 +415,6 @@ def save(self: GalleryIndex,
             for n in _OURS: (folder/n).unlink(missing_ok=True)
     return folder
 
-
 # %% ../nbs/api/11_index.ipynb #5101348d
 def _check_meta(meta, path: Path) -> dict:
     if not isinstance(meta, dict) or meta.get('format') != _FORMAT: raise GalleryIndexError(f"{path} is not a GalleryIndex meta.json (no format={_FORMAT!r})")
@@ -428,6 +427,7 @@ def _check_meta(meta, path: Path) -> dict:
     if bad is not None: raise GalleryIndexError(f"corrupt {path}: image ids and paths must be strings, got {bad}")
     return meta
 
+# %% ../nbs/api/11_index.ipynb #30889572
 def index_files(folder: Path, # an index folder
                     tries: int=3, # re-reads of `current.json` when a concurrent save removed the version just read
                    ) -> Path: # the folder that holds index.faiss and meta.json
@@ -443,6 +443,7 @@ def index_files(folder: Path, # an index folder
         if all((v/n).is_file() for n in _OURS): return v
     raise FileNotFoundError(f"index folder {folder}: {folder/_POINTER} names {p['current']}, which is missing or incomplete")
 
+# %% ../nbs/api/11_index.ipynb #6d2f468c
 @patch(cls_method=True)
 def load(cls: GalleryIndex,
          folder: str|Path, # a folder written by `GalleryIndex.save`
@@ -463,15 +464,10 @@ def load(cls: GalleryIndex,
     self = cls(meta['dim'], meta['kind'], nlist=p.get('nlist', 1), m=p.get('m', 1), nbits=p.get('nbits', 8), nprobe=p.get('nprobe', 1), k_factor=p.get('k_factor', 16),
                meta=meta['meta'], normalize=meta.get('normalize', True), use_gpu=False)
     self._set_index(index, use_gpu)
-    rows = np.empty(len(meta['ids']), np.int64)
-    for r, i in enumerate(meta['ids']):
-        j = self._pos.get(i)
-        if j is None: j = self._pos[i] = len(self.image_ids); self.image_ids.append(i)
-        rows[r] = j
-    self.ids, self.paths, self._vec_img = list(meta['ids']), dict(meta['paths']), rows
-    self._per_image = np.bincount(rows, minlength=self.n_images)
+    self._add_ids(list(meta['ids'])); self.paths = dict(meta['paths'])
     return self
 
+# %% ../nbs/api/11_index.ipynb #ad7625f0
 def _read_files(folder: Path, expect_dim, expect_backbone) -> tuple: # (checked meta dict, FAISS index)
     "Read and check the two files of one saved version."
     for name in ('meta.json', 'index.faiss'):
@@ -507,6 +503,7 @@ def choose_index(n: int, # gallery vectors
     m = next(m for m in (64, 48, 32, 24, 16, 12, 8, 4, 2, 1) if dim % m == 0)
     return dict(kind='ivfpq_rerank', nlist=nlist, m=m, nbits=8, nprobe=max(16, nlist // 32), k_factor=16)  # probes grow with the lists
 
+# %% ../nbs/api/11_index.ipynb #753b9125
 @patch(cls_method=True)
 def build(cls: GalleryIndex,
           vectors, # [N, D] gallery vectors
@@ -560,6 +557,7 @@ def self_check_recall(index: GalleryIndex, # an index over `vectors` (added in t
     "Recall@k of the index against exact search, measured on a sample of the gallery's own vectors."
     return _probe_recall(index, *_recall_probe(index, vectors, sample, k, seed))
 
+# %% ../nbs/api/11_index.ipynb #8b32fed9
 def _recall_probe(index, vectors, sample, k, seed) -> tuple: # (queries [S, D], their exact top-k rows [S, k])
     x = check_vectors(vectors, index.dim, 'vectors', index.normalize); k = min(k, len(x))
     q = x[np.random.default_rng(seed).choice(len(x), min(sample, len(x)), replace=False)]
@@ -571,6 +569,7 @@ def _probe_recall(index, q, top) -> float: # mean |index top-k & exact top-k| / 
     _, I = index.index.search(q, top.shape[1])
     return sum(len(set(a.tolist()) & set(t.tolist())) for a, t in zip(I, top)) / top.size
 
+# %% ../nbs/api/11_index.ipynb #800ef21a
 def tune_recall(index: GalleryIndex, # an IVF kind (changed in place)
                 vectors, # [N, D] the gallery vectors it holds
                 target: float=0.95, # recall@10 wanted
@@ -588,28 +587,4 @@ def tune_recall(index: GalleryIndex, # an IVF kind (changed in place)
 def stored_vectors(index: GalleryIndex, # a built or loaded index
                   ) -> np.ndarray|None: # [N, D] float32 copy, in the order added; None for 'ivf'/'ivfpq' (they keep no exact vectors)
     "The exact gallery vectors an index keeps ('flat' and 'ivfpq_rerank')."
-    if index.kind not in ('flat', 'ivfpq_rerank'): return None
-    base = index.index if index.kind == 'flat' else _faiss().downcast_index(index.index).refine_index
-    xb, _ = _flat_vectors(base, index.on_gpu and index.kind == 'flat')
-    return np.array(xb)
-
-# %% ../nbs/api/11_index.ipynb #0b7f7f45
-def search_shards(folders: Sequence, # saved `GalleryIndex` folders, each holding a disjoint part of the gallery
-                  queries, # [Q, D] query vectors
-                  k: int=10, # images per query
-                  **load_kw, # passed to `GalleryIndex.load` (expect_dim, expect_backbone, use_gpu)
-                 ) -> tuple: # (scores [Q, k] float32 best first, ids: Q lists of image ids), as `GalleryIndex.search`
-    "Search several index shards, one in memory at a time, and merge their top-k."
-    if not folders: raise GalleryIndexError("search_shards needs at least one index folder")
-    best, seen = None, {}
-    for f in tqdm(folders, desc='shards', disable=len(folders) < 4, leave=False):
-        idx = GalleryIndex.load(f, **load_kw)
-        for i in idx.image_ids:
-            if seen.setdefault(i, str(f)) != str(f): raise GalleryIndexError(f"image {i!r} is in two shards ({seen[i]} and {f}): shards must be disjoint")
-        D, ids = idx.search(queries, k)
-        part = [list(zip(d[:len(r)].tolist(), r)) for d, r in zip(D, ids)]
-        best = part if best is None else [sorted(a + b, key=lambda t: -t[0])[:k] for a, b in zip(best, part)]
-        del idx
-    S = np.full((len(best), k), -np.inf, np.float32)
-    for q, row in enumerate(best): S[q, :len(row)] = [s for s, _ in row]
-    return S, [[i for _, i in row] for row in best]
+    return np.array(_flat_vectors(index)[0]) if index.kind in ('flat', 'ivfpq_rerank') else None

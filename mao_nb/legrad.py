@@ -6,15 +6,14 @@
 from __future__ import annotations
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .backbones import Backbone
 
 # %% auto #0
-__all__ = ['GRAD_SCALE', 'min_max', 'group_min_max', 'legrad_maps', 'legrad', 'overlay', 'plot_maps', 'mask_mass_share',
-           'LegradCache', 'legrad_features', 'legrad_from_cache']
+__all__ = ['GRAD_SCALE', 'min_max', 'group_min_max', 'legrad_maps', 'legrad', 'mask_mass_share', 'LegradCache', 'legrad_features',
+           'legrad_from_cache']
 
 # %% ../nbs/api/10_legrad.ipynb #9517dc31
 GRAD_SCALE = 2. ** 12  # multiplies the score before the gradient: keeps float16 gradients out of the subnormal range
@@ -27,6 +26,7 @@ def min_max(maps: torch.Tensor, # [B, ...] maps
     lo, hi = flat.min(1, keepdim=True)[0], flat.max(1, keepdim=True)[0]
     return ((flat - lo) / (hi - lo).clamp_min(eps)).view_as(maps)
 
+# %% ../nbs/api/10_legrad.ipynb #0a2eedf9
 def group_min_max(maps: torch.Tensor, # [B, ...] maps
                   groups: torch.Tensor, # [B] long: the group of each map
                   eps: float=1e-12, # guards a constant group
@@ -37,6 +37,7 @@ def group_min_max(maps: torch.Tensor, # [B, ...] maps
     hi = flat.new_zeros(n).scatter_reduce(0, g, flat.max(1)[0], 'amax', include_self=False)[g, None]
     return ((flat - lo) / (hi - lo).clamp_min(eps)).view_as(maps)
 
+# %% ../nbs/api/10_legrad.ipynb #dfa79212
 def legrad_maps(
     backbone: Backbone, # the model the block outputs came from
     outs: list, # L x [B, N, C] outputs of the explained blocks, in the graph of `attns`
@@ -80,40 +81,10 @@ def legrad(
         outs, attns = backbone.block_outputs(pixel_values, layers)
         return legrad_maps(backbone, outs, attns, e, size)
 
+# %% ../nbs/api/10_legrad.ipynb #ca3e0679
 def _check_layers(backbone: Backbone, layers: int):
     if not 1 <= layers <= backbone.num_layers:
         raise ValueError(f"layers must be between 1 and the number of blocks ({backbone.num_layers}), got {layers}")
-
-# %% ../nbs/api/10_legrad.ipynb #9fe0e2b5
-_RAMP = np.array([[48, 18, 59], [70, 107, 227], [40, 187, 236], [50, 241, 152], [164, 252, 60], [237, 208, 58], [251, 128, 34], [122, 4, 3]], np.float32)
-
-def overlay(image: np.ndarray, # [H, W, 3] uint8
-            heat, # [h, w] map in [0, 1] (resized to the image if needed)
-            alpha: float=0.5, # weight of the map
-           ) -> np.ndarray: # [H, W, 3] uint8
-    "Blend a coloured map over an image."
-    H, W = image.shape[:2]
-    heat = torch.as_tensor(heat, dtype=torch.float32).detach().cpu()
-    if heat.shape != (H, W): heat = F.interpolate(heat[None, None], size=(H, W), mode='bilinear', align_corners=False)[0, 0]
-    t = heat.clamp(0, 1).numpy() * (len(_RAMP) - 1); i = np.minimum(t.astype(int), len(_RAMP) - 2); w = (t - i)[..., None]
-    rgb = _RAMP[i] * (1 - w) + _RAMP[i + 1] * w
-    return ((1 - alpha) * image.astype(np.float32) + alpha * rgb).round().clip(0, 255).astype(np.uint8)
-
-def plot_maps(images: list, # [H, W, 3] uint8 images
-              maps, # [B, h, w] maps in [0, 1]
-              titles: list|None=None, # one per image
-              alpha: float=0.5, # weight of the map
-              size: int=180, # pixels per panel
-             ):
-    "A row of images with their LeGrad maps overlaid (plotly figure)."
-    from plotly.subplots import make_subplots
-    from mao_nb.data import image_trace
-    n = len(images)
-    fig = make_subplots(1, n, subplot_titles=titles, horizontal_spacing=0.02)
-    for k, (img, m) in enumerate(zip(images, maps)):
-        fig.add_trace(image_trace(overlay(np.asarray(img), m, alpha)), 1, k + 1)
-    fig.update_xaxes(visible=False); fig.update_yaxes(visible=False)
-    return fig.update_layout(width=size * n + 40, height=size + 60, margin=dict(l=10, r=10, t=40, b=10))
 
 # %% ../nbs/api/10_legrad.ipynb #0a0648f9
 def mask_mass_share(
@@ -140,6 +111,7 @@ class LegradCache:
     def __getitem__(self, i): # a slice or index tensor of images
         return LegradCache(self.hidden[i] if not isinstance(i, int) else self.hidden[i:i + 1], self.start)
 
+# %% ../nbs/api/10_legrad.ipynb #ad26f574
 @torch.no_grad()
 def legrad_features(
     backbone: Backbone, # a (frozen) backbone
@@ -151,6 +123,7 @@ def legrad_features(
     start = backbone.num_layers - layers
     return LegradCache(backbone.hidden_states(pixel_values)[start].detach(), start)
 
+# %% ../nbs/api/10_legrad.ipynb #0f68fc45
 def legrad_from_cache(
     backbone: Backbone, # the backbone `cache` was computed with
     cache: LegradCache, # from `legrad_features`

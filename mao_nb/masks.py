@@ -43,6 +43,7 @@ def load_sam_checkpoint(
                          f"First mismatch: {str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}") from e
     return model
 
+# %% ../nbs/api/07_masks.ipynb #6ad4de56
 def load_sam(
     model_type: str='vit_h', # 'vit_b', 'vit_l' or 'vit_h' (the reference uses vit_h)
     checkpoint: str|Path|None=None, # the checkpoint file (required unless `random_weights`)
@@ -110,6 +111,7 @@ def otsu_or_max(values: np.ndarray, # [N] distances (any float dtype)
     v = np.asarray(values, np.float64)  # float32 cannot cut a tiny range into 256 bins ('Too many bins for data range')
     return float(threshold_otsu(v)) if v.max() - v.min() > 1e-6 * max(1., abs(v).max()) else float(v.max())
 
+# %% ../nbs/api/07_masks.ipynb #4054f877
 def colour_model_masks(
     image: np.ndarray, # [H, W, 3] uint8
     boxes, # [K, 4] xyxy in image pixels
@@ -123,6 +125,7 @@ def colour_model_masks(
     for k, (x0, y0, x1, y1), m in colour_mask_windows(image, boxes, ring, n_colours, max_ring_px, seed): out[k, y0:y1, x0:x1] = m
     return out
 
+# %% ../nbs/api/07_masks.ipynb #7d0a2ecf
 MAX_COLOUR_WINDOW = 4_000_000 # pixels of a box and its ring above which the colour model works on a block-averaged window
 
 def colour_mask_windows(image: np.ndarray, boxes, ring: float=0.25, n_colours: int=6, max_ring_px: int=2000, seed: int=0, # as in `colour_model_masks`
@@ -169,6 +172,7 @@ def colour_mask_windows(image: np.ndarray, boxes, ring: float=0.25, n_colours: i
         keep = 1 + (cov.argmax() if cov.max() > 0 else size.argmax())
         yield k, (bx0, by0, bx1, by1), ndi.binary_fill_holes(lbl == keep)
 
+# %% ../nbs/api/07_masks.ipynb #d792073d
 def box_masks(boxes, # [K, 4] xyxy
               size: tuple, # (H, W)
              ) -> np.ndarray: # [K, H, W] bool, each box filled (the trivial baseline)
@@ -223,6 +227,7 @@ def segment_objects(image: np.ndarray|ImageRecord, # [H, W, 3] uint8, or a recor
     else: m = box_masks(boxes, img.shape[:2])
     return fix_empty_masks(m, boxes)[0]
 
+# %% ../nbs/api/07_masks.ipynb #b1dbf3c3
 def object_rles(image: np.ndarray, # [H, W, 3] uint8
                 boxes, # [K, 4] xyxy boxes to segment
                 route: str='colour', # 'colour' or 'box' (one object at a time); 'sam' goes through `segment_objects`
@@ -242,6 +247,7 @@ def object_rles(image: np.ndarray, # [H, W, 3] uint8
     if empty: warnings.warn(f"{empty} of {len(boxes)} masks were empty; used their boxes as masks instead")
     return out
 
+# %% ../nbs/api/07_masks.ipynb #c6656407
 def with_masks(dets: list, # ObjectAnn detections of one image
                masks: np.ndarray, # [K, H, W] bool, one per detection
               ) -> list: # new ObjectAnns with `rle` set
@@ -279,7 +285,7 @@ def plot_masks(rec: ImageRecord, # the image
                max_side: int=384, title: str|None=None):
     "Masks tinted over the image, one colour per mask."
     import plotly.graph_objects as go
-    from mao_nb.data import image_trace
+    from mao_nb.pictures import image_trace
     img = rec.load().astype(np.float32).copy(); rng = np.random.default_rng(0)
     for m in masks: img[m] = 0.45 * img[m] + 0.55 * rng.uniform(60, 255, 3)
     f = max(1, int(np.ceil(max(img.shape[:2]) / max_side))); small = img[::f, ::f].astype(np.uint8)
@@ -287,6 +293,7 @@ def plot_masks(rec: ImageRecord, # the image
     fig.update_layout(width=small.shape[1] + 40, height=small.shape[0] + 70, margin=dict(l=10, r=10, t=40, b=10), title=title or rec.image_id)
     return fig
 
+# %% ../nbs/api/07_masks.ipynb #284a7c2c
 def plot_mask_iou_hist(results: dict, # route -> [N] mask IoUs (`evaluate_mask_routes`)
                        title: str='mask IoU against the true masks'):
     "Overlaid histograms of mask IoU, one per route."

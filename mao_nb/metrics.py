@@ -5,9 +5,12 @@
 # %% ../nbs/api/12_metrics.ipynb #e52243b6
 from __future__ import annotations
 import math, re, warnings
-from typing import Sequence, NamedTuple
+from typing import TYPE_CHECKING, Sequence, NamedTuple
 
 import numpy as np
+if TYPE_CHECKING:  # annotations only (plotly loads when a figure is drawn; the index module imports this one)
+    import plotly.graph_objects as go
+    from mao_nb.index import GalleryIndex
 
 # %% auto #0
 __all__ = ['rank_order', 'average_precision', 'per_query_ap', 'mean_average_precision', 'recall_at_k', 'evaluate',
@@ -37,6 +40,7 @@ def _ap_from_hits(hits: np.ndarray, # [Q, L] bool, relevance of the image at eac
     with np.errstate(invalid='ignore', divide='ignore'):
         return np.where(n_rel > 0, total / np.maximum(n_rel, 1), np.nan)
 
+# %% ../nbs/api/12_metrics.ipynb #9c8dd0fc
 def _recall_from_hits(hits: np.ndarray, # [Q, L] bool
                       n_rel: np.ndarray, # [Q] relevant images per query
                       ks: Sequence[int], # cut-offs
@@ -55,6 +59,7 @@ def _recall_from_hits(hits: np.ndarray, # [Q, L] bool
 def _dedupe(ids: Sequence) -> list:
     seen = set(); return [i for i in ids if i is not None and not (i in seen or seen.add(i))]
 
+# %% ../nbs/api/12_metrics.ipynb #8ebdd47b
 def average_precision(
     ranking, # [G] scores of every gallery image, or a ranked list of image ids (str), best first
     relevant, # for scores: [G] bool or relevant gallery indices; for ids: the relevant ids
@@ -83,17 +88,20 @@ def _check_pair(scores, relevance) -> tuple:
     if s.shape != rel.shape: raise ValueError(f"scores {s.shape} and relevance {rel.shape} must have the same shape [Q, G]")
     return s, rel
 
+# %% ../nbs/api/12_metrics.ipynb #ea247901
 def _hits(scores, relevance, chunk: int=1024):
     "Relevance in rank order, chunk by chunk: yields (slice, [q, G] hits)."
     s, rel = _check_pair(scores, relevance)
     for i in range(0, len(s), chunk):
         yield slice(i, i + chunk), np.take_along_axis(rel[i:i+chunk], rank_order(s[i:i+chunk]), 1)
 
+# %% ../nbs/api/12_metrics.ipynb #3ad8c390
 def _warn_excluded(n_rel: np.ndarray, what: str) -> int:
     n = int((n_rel == 0).sum())
     if n: warnings.warn(f"{n} of {len(n_rel)} queries have no relevant gallery image: excluded from {what}")
     return n
 
+# %% ../nbs/api/12_metrics.ipynb #d4636f55
 def per_query_ap(
     scores, # [Q, G] similarities
     relevance, # [Q, G] bool, True where gallery image g is relevant to query q
@@ -104,6 +112,7 @@ def per_query_ap(
     for sl, h in _hits(s, rel, chunk): out[sl] = _ap_from_hits(h, n_rel[sl])
     return out
 
+# %% ../nbs/api/12_metrics.ipynb #4771e5d7
 def mean_average_precision(
     scores, # [Q, G] similarities
     relevance, # [Q, G] bool
@@ -112,6 +121,7 @@ def mean_average_precision(
     ap = per_query_ap(scores, relevance); _warn_excluded(np.asarray(relevance).reshape(len(ap), -1).sum(1), 'mAP')
     return float(np.nanmean(ap)) if np.isfinite(ap).any() else float('nan')
 
+# %% ../nbs/api/12_metrics.ipynb #13a63a75
 def recall_at_k(
     scores, # [Q, G] similarities
     relevance, # [Q, G] bool
@@ -134,6 +144,7 @@ def _summary(ap: np.ndarray, rec: dict, n_rel: np.ndarray, recall_mode: str) -> 
     return {'mAP': mean(ap), **{f'{tag}@{k}': mean(v) for k, v in rec.items()},
             'n_queries': int(ok.sum()), 'n_excluded': n_ex, 'per_query_ap': ap}
 
+# %% ../nbs/api/12_metrics.ipynb #41de8aee
 def evaluate(
     scores, # [Q, G] similarities
     relevance, # [Q, G] bool
@@ -179,6 +190,7 @@ def _relevant_ranks(row: np.ndarray, # [G] scores of one query over the gallery 
     for t in np.flatnonzero(ge - gt > 1): rank[t] += int((row[:cols[t]] == s[t]).sum())  # ties: gallery order
     return np.sort(rank)
 
+# %% ../nbs/api/12_metrics.ipynb #c8b362e7
 def evaluate_index(
     index: "GalleryIndex", # a `mao_nb.index.GalleryIndex` over the gallery images (any kind; multi-vector allowed)
     queries, # [Q, D] query vectors (numpy or torch)
@@ -214,6 +226,7 @@ def released_ap(relevance, # [k] bool: is each retrieved vector's image relevant
     pos = np.flatnonzero(np.asarray(relevance, bool)) + 1
     return float((np.arange(1, len(pos) + 1) / pos).mean()) if len(pos) else 0.
 
+# %% ../nbs/api/12_metrics.ipynb #91c0b093
 def evaluate_index_released(index: "GalleryIndex", # a `mao_nb.index.GalleryIndex` (multi-vector allowed)
                             queries, # [Q, D] query vectors
                             relevant: Sequence[set], # per query, the relevant gallery image ids
@@ -235,6 +248,7 @@ def precision_recall_at_ranks(
     h = rel[0][rank_order(s)[0]]; cum = np.cumsum(h)
     return cum / np.arange(1, len(h) + 1), cum / max(int(h.sum()), 1)
 
+# %% ../nbs/api/12_metrics.ipynb #aa77d9d1
 def plot_pr_curve(
     scores, # [G] scores of one query
     relevance, # [G] bool
@@ -264,6 +278,7 @@ def size_bucket(
     a = np.asarray(rel_area, float).ravel(); idx = np.searchsorted(e, a, side='right')
     return [labels[i] if np.isfinite(v) else 'unknown' for i, v in zip(idx, a)]
 
+# %% ../nbs/api/12_metrics.ipynb #c53d5c39
 def clutter_bucket(
     counts, # [Q] number of objects (may be a mean: it is rounded)
     max_count: int=6, # counts from here on share one bucket, e.g. '6+'
@@ -288,12 +303,14 @@ def query_object_stats(
         area[q] = np.mean(a) if a else np.nan; clutter[q] = n_obj[g].mean()
     return dict(rel_area=area, clutter=clutter, n_relevant=rel.sum(1))
 
+# %% ../nbs/api/12_metrics.ipynb #49d1243e
 def _natural_key(label) -> tuple:
     "Sort '<0.5%' < '0.5-1%' < ... < '>=5%' and '1' < '2' < '6+'; 'unknown' last."
     s = str(label); m = re.search(r'\d+(\.\d+)?', s)
     if m is None: return (math.inf, 3, s)
     return (float(m.group()), 0 if s.startswith('<') else 2 if s.startswith('>') else 1, s)
 
+# %% ../nbs/api/12_metrics.ipynb #be7f4b75
 def ap_by_group(
     per_query_ap, # [Q] AP per query (NaN: no relevant image), e.g. `evaluate(...)['per_query_ap']`
     groups: Sequence, # [Q] group label of each query (size bucket, clutter, category, ...)
@@ -326,6 +343,7 @@ class ResultsTable(NamedTuple):
         return ('<table>\n<tr>' + ''.join(cell('th', c) for c in head) + '</tr>\n'
                 + ''.join('<tr>' + ''.join(cell('td', c) for c in r) + '</tr>\n' for r in body) + '</table>')
 
+# %% ../nbs/api/12_metrics.ipynb #157a7096
 def results_table(
     results: dict, # method name -> {metric: value}
     columns: Sequence[str]|None=None, # metrics to show, in order (default: every scalar metric, in first-seen order)
@@ -362,6 +380,7 @@ def plot_map_by_method(
     fig.update_layout(title=title or f'{metric} by method', yaxis_title=f'{metric} (%)', yaxis_range=[0, 105], width=560, height=380)
     return fig
 
+# %% ../nbs/api/12_metrics.ipynb #f6e21536
 def plot_ap_by_bucket(
     by_method: dict, # method name -> `ap_by_group` result (group -> {'mAP', 'n', ...})
     title: str='mAP by object size', # figure title

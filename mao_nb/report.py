@@ -7,12 +7,10 @@ from __future__ import annotations
 import html, time
 from pathlib import Path
 
-import numpy as np
-
 from .core import atomic_write, env_report
 from .data import SoIRDataset
 from .metrics import ap_by_group, size_bucket, clutter_bucket, query_object_stats, plot_ap_by_bucket
-from .pipeline import AblationRow, ablation_table
+from .pipeline import ablation_table
 
 # %% auto #0
 __all__ = ['PUBLISHED', 'plot_ablation', 'style_rows', 'breakdowns', 'verdict', 'write_report', 'published_line']
@@ -35,6 +33,7 @@ def plot_ablation(results: list, # `AblationRow`s, from `run_ablation`
     fig.update_layout(barmode='group', yaxis_title=f'{metric} (%)', yaxis_range=[0, 105], title=f'{metric} by method', width=820, height=420)
     return fig
 
+# %% ../nbs/api/19_report.ipynb #350795ea
 _PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f')  # plotly's first colours
 _DASHES = ('solid', 'dash', 'dot', 'dashdot')
 
@@ -51,6 +50,7 @@ def style_rows(fig, # a figure with one trace per row, named `AblationRow.label`
         t.marker = dict(symbol=('circle', 'square', 'diamond', 'x')[srcs.index(r.objects) % 4], size=7)
     return fig
 
+# %% ../nbs/api/19_report.ipynb #3fa3b6a9
 def breakdowns(results: list, # `AblationRow`s, from `run_ablation`
                ds: SoIRDataset, # the evaluated dataset (for object sizes and clutter of the queries)
                rows: list|None=None, # which rows to break down (default: all)
@@ -84,6 +84,7 @@ def verdict(results: list, # `AblationRow`s, from `run_ablation`
                 f" {100 * m[metric]:.1f} against {100 * a[metric]:.1f}).")
     return out
 
+# %% ../nbs/api/19_report.ipynb #f5af362f
 _CAPTION = ('Each example: the query object (left), then the top results of the index. A green frame marks an image that holds '
             'the query object, a red one an image that does not; the white box is where the object truly is; the heat is where '
             "the image's stored vector is found (its LeGrad map).")

@@ -4,9 +4,9 @@
 
 # %% ../nbs/api/14_stage_a.ipynb #6119a09c
 from __future__ import annotations
-import copy, json, os, shutil, time, warnings
+import copy, json, os, shutil, warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import load_torch_file, write_json
+from .core import load_torch_file, write_json, config_diff
 from .data import SoIRDataset
 from .backbones import Backbone
 from .crops import crop_objects
@@ -38,6 +38,7 @@ class StageAData:
     def usable(self) -> list: # scenes with at least one object that has a query view
         return [g for g, ins in enumerate(self.scene_instances) if any(int(i) in self.query_crops for i in ins)]
 
+# %% ../nbs/api/14_stage_a.ipynb #e9cf13b5
 def stage_a_data(ds: SoIRDataset, # a TRAIN split (scenes with annotated objects, queries of the same instances)
                  size: int, # crop side (the backbone's input size)
                  margin: float=0.2, # context around each object
@@ -117,6 +118,7 @@ class StageAConfig:
     grad_checkpointing: bool = False # recompute each block's activations in the backward pass (less memory, ~1/3 more compute)
     def steps(self, n_scenes: int) -> int: return max(1, int(round(self.epochs * max(1, n_scenes // self.batch))))
 
+# %% ../nbs/api/14_stage_a.ipynb #6dced3c3
 STAGE_A_CPU = StageAConfig(r=16, lora_alpha=16, lr=1e-3, gamma=0.97, batch=32, epochs=3)  # our small backbone, on 2 CPU cores
 
 # %% ../nbs/api/14_stage_a.ipynb #6238444d
@@ -133,6 +135,7 @@ def add_lora(backbone: Backbone, # the backbone to adapt (modified in place)
                                                                  target_modules=lora_targets(backbone.model, cfg.target_modules), bias='none'))
     return peft_model
 
+# %% ../nbs/api/14_stage_a.ipynb #47c0849b
 _PROJ_ALIASES = {'q_proj': 'query', 'k_proj': 'key', 'v_proj': 'value', 'query': 'q_proj', 'key': 'k_proj', 'value': 'v_proj'}
 
 def lora_targets(model: torch.nn.Module, # the model to adapt
@@ -146,6 +149,7 @@ def lora_targets(model: torch.nn.Module, # the model to adapt
                                  f"{sorted(have & set(_PROJ_ALIASES))})")
     return out
 
+# %% ../nbs/api/14_stage_a.ipynb #963c8c0f
 def trainable_parameters(model: torch.nn.Module) -> tuple: # (trainable, total) parameter counts
     "How many parameters train, out of how many."
     return sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters())
@@ -153,17 +157,16 @@ def trainable_parameters(model: torch.nn.Module) -> tuple: # (trainable, total) 
 # %% ../nbs/api/14_stage_a.ipynb #58cf52f6
 def _config_dict(cfg: StageAConfig) -> dict: return {**asdict(cfg), 'target_modules': list(cfg.target_modules)}
 
+# %% ../nbs/api/14_stage_a.ipynb #53ec9345
 def _data_signature(data: StageAData) -> dict: # cheap facts that change with the training material
     return {'scenes': len(data), 'usable': len(data.usable), 'size': data.size, 'query_views': sum(len(v) for v in data.query_crops.values())}
 
-def _config_diff(old: dict, new: dict, ignore: tuple=('ckpt_every', 'micro_batch', 'grad_checkpointing')) -> list:
-    "'field (checkpoint a, now b)' for every field that differs (fields in `ignore` do not change the result)."
-    miss = '<not recorded>'
-    return [f"{k} (checkpoint {old.get(k, miss)!r}, now {new.get(k, miss)!r})" for k in sorted(set(old) | set(new))
-            if k not in ignore and old.get(k, miss) != new.get(k, miss)]
+# %% ../nbs/api/14_stage_a.ipynb #64d80010
+_NOT_RESULT = ('ckpt_every', 'micro_batch', 'grad_checkpointing')  # settings a resumed run may change: they do not change the result
 
 def _torch_load(path: Path, what: str): return load_torch_file(path, what, 'delete its checkpoint folder or pass resume=False')
 
+# %% ../nbs/api/14_stage_a.ipynb #26cc73ba
 def _save_ckpt(out: Path, peft_model, opt, sched, step: int, losses: list, backbone: Backbone, cfg: StageAConfig,
                run: dict, # config, backbone_fingerprint (of the base) and data signature of this run
                keep: int=2):
@@ -181,6 +184,7 @@ def _save_ckpt(out: Path, peft_model, opt, sched, step: int, losses: list, backb
     write_json(out/'latest.json', {'step': step, 'path': name})
     for old in sorted(out.glob('step-*'))[:-keep]: shutil.rmtree(old, ignore_errors=True)
 
+# %% ../nbs/api/14_stage_a.ipynb #f4b59da1
 def latest_checkpoint(out: str|Path, # a training output folder
                      ) -> Path|None: # the newest complete checkpoint folder, or None
     "The checkpoint that `latest.json` points to."
@@ -189,6 +193,7 @@ def latest_checkpoint(out: str|Path, # a training output folder
     d = Path(out)/json.loads(p.read_text())['path']
     return d if (d/'state.pt').exists() else None
 
+# %% ../nbs/api/14_stage_a.ipynb #6e00e9d1
 def _resume_state(ck: Path, out: Path, run: dict, backbone: Backbone) -> dict:
     "The training state in checkpoint `ck`; a ValueError naming `out` and the differences unless it continues this very run."
     st = _torch_load(ck/'state.pt', 'Stage A training state')
@@ -196,10 +201,10 @@ def _resume_state(ck: Path, out: Path, run: dict, backbone: Backbone) -> dict:
         raise ValueError(f"{ck/'state.pt'} is not a Stage A training state (expected the keys opt, sched, step, losses, torch_rng)")
     meta = json.loads((ck/'stage_a.json').read_text()) if (ck/'stage_a.json').exists() else {}
     old = {k: st.get(k, meta.get(k)) for k in run}  # older checkpoints keep the config in stage_a.json only
-    diff = ['config (not recorded)'] if old['config'] is None else [f'config {d}' for d in _config_diff(old['config'], run['config'])]
+    diff = ['config (not recorded)'] if old['config'] is None else [f'config {d}' for d in config_diff(old['config'], run['config'], _NOT_RESULT)]
     if old['backbone_fingerprint'] is None:
         now = {'family': backbone.family, 'image_size': backbone.image_size, 'embed_dim': backbone.embed_dim}
-        diff += [f'backbone {d}' for d in _config_diff({k: meta.get(k) for k in now}, now)]
+        diff += [f'backbone {d}' for d in config_diff({k: meta.get(k) for k in now}, now, _NOT_RESULT)]
         warnings.warn(f"{ck} records no backbone fingerprint (an older checkpoint): resuming without checking the backbone's weights")
     elif old['backbone_fingerprint'] != run['backbone_fingerprint']:
         diff.append(f"backbone (checkpoint fingerprint {old['backbone_fingerprint']}, now {run['backbone_fingerprint']}: "
@@ -219,12 +224,15 @@ def set_checkpointing(backbone: Backbone, # a backbone whose model is a `transfo
     if on: getattr(m, f'{name}_enable')({'use_reentrant': False})  # non-reentrant: works with a frozen base and LoRA
     elif getattr(m, 'is_gradient_checkpointing', False): getattr(m, f'{name}_disable')()
 
+# %% ../nbs/api/14_stage_a.ipynb #4c7ad9c4
 def _rng_state(dev: torch.device) -> tuple: return torch.get_rng_state(), (torch.cuda.get_rng_state(dev) if dev.type == 'cuda' else None)
 
+# %% ../nbs/api/14_stage_a.ipynb #0cf9ad91
 def _set_rng_state(state: tuple, dev: torch.device):
     torch.set_rng_state(state[0])
     if state[1] is not None: torch.cuda.set_rng_state(state[1], dev)
 
+# %% ../nbs/api/14_stage_a.ipynb #f9cf28b1
 def _set_cuda_rng(states):
     "Restore the CUDA random states of a checkpoint, when there are some and this machine has the same GPUs."
     if states is None or not torch.cuda.is_available(): return
@@ -232,6 +240,7 @@ def _set_cuda_rng(states):
         warnings.warn(f"the checkpoint holds the random states of {len(states)} GPUs, this machine has {torch.cuda.device_count()}: not restored")
     else: torch.cuda.set_rng_state_all(states)
 
+# %% ../nbs/api/14_stage_a.ipynb #8d7de430
 def stage_a_backward(
     backbone: Backbone, # the backbone being trained (LoRA in place, training mode)
     crops: torch.Tensor, # [N, 3, S, S] uint8 object crops of the batch's scenes
@@ -320,6 +329,7 @@ def _adapter_for(model: torch.nn.Module, ad: Path):
         yield tmp
     finally: shutil.rmtree(tmp, ignore_errors=True)
 
+# %% ../nbs/api/14_stage_a.ipynb #3601c56e
 def load_adapter(backbone: Backbone, # the BASE backbone the adapter was trained on
                  path: str|Path, # a checkpoint folder (`step-*`), its `adapter/` subfolder, or a training output folder
                  merge: bool=True, # merge the LoRA weights into the base weights

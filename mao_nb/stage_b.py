@@ -60,6 +60,7 @@ class ObjectBatch:
     @property
     def counts(self) -> torch.Tensor: return torch.bincount(self.group, minlength=self.n_images) # [G] objects per image
 
+# %% ../nbs/api/15_stage_b.ipynb #ff129a5d
 def object_batch(
     records: list, # G ImageRecords whose `objects` are the objects to use (detections, or ground truth for the ORACLE)
     size: int, # crop side S (the backbone's input size)
@@ -107,6 +108,7 @@ def overlap_loss(
     if kind == 'iou': return 1 - (inter + smooth) / (tot - inter + smooth)
     raise ValueError(f"loss must be 'dice' or 'iou', got {kind!r}")
 
+# %% ../nbs/api/15_stage_b.ipynb #0a8c3aad
 def soft_iou(maps: torch.Tensor, # [N, H, W] in [0, 1]
              masks: torch.Tensor, # [N, H, W] in [0, 1]
             ) -> torch.Tensor: # [N] soft IoU (no smoothing)
@@ -124,6 +126,7 @@ def _start_norm(backbone: Backbone, last: torch.Tensor, # [N, T, C] the last blo
     tot = torch.zeros(n_images, device=raw.device).index_add_(0, group, raw)
     return tot / torch.bincount(group, minlength=n_images).clamp_min(1)
 
+# %% ../nbs/api/15_stage_b.ipynb #6cd305b7
 def optimise_vectors(
     backbone: Backbone, # the frozen backbone
     cache: LegradCache, # [N crops] from `encode_objects`
@@ -182,6 +185,7 @@ def auto_max_objects(backbone: Backbone, # the backbone Stage B runs on
     per = layers * (8 * H * N * N + 24 * N * C) * max(nbytes, 4)  # attention-shaped and token-shaped tensors of the graph (float32 maps)
     return int(max(8, min(65536, fraction * free // per)))
 
+# %% ../nbs/api/15_stage_b.ipynb #c00f7bc8
 def _chunks(counts: list, max_objects: int) -> list:
     "Consecutive ranges of images holding at most `max_objects` objects each (an image is never split)."
     out, lo, n = [], 0, 0
@@ -191,6 +195,7 @@ def _chunks(counts: list, max_objects: int) -> list:
     if lo < len(counts): out.append((lo, len(counts)))
     return out
 
+# %% ../nbs/api/15_stage_b.ipynb #29c5426c
 def mao_vectors(
     backbone: Backbone, # frozen backbone, ideally loaded with eager attention
     records: list, # G ImageRecords; their `objects` are the detected (or ORACLE) objects
@@ -226,6 +231,7 @@ def _whole_image_record(rec: ImageRecord) -> ImageRecord:
     return ImageRecord(rec.image_id, path=rec.path, image=rec.image, size=rec.size,
                        objects=[ObjectAnn(np.array([0, 0, w, h], np.float32), rle_encode(m))])
 
+# %% ../nbs/api/15_stage_b.ipynb #49c2b063
 def full_image_vectors(backbone: Backbone, # frozen backbone
                        records: list, # G ImageRecords with their objects
                        cfg: StageBConfig=StageBConfig(), # hyper-parameters (margin is ignored: the crop is the whole image)
@@ -234,6 +240,7 @@ def full_image_vectors(backbone: Backbone, # frozen backbone
     from dataclasses import replace
     return mao_vectors(backbone, [_whole_image_record(r) for r in records], replace(cfg, margin=0.), progress)
 
+# %% ../nbs/api/15_stage_b.ipynb #99d9f560
 def per_crop_vectors(backbone: Backbone, # frozen backbone
                      records: list, # G ImageRecords with their objects
                      cfg: StageBConfig=StageBConfig(), # hyper-parameters
@@ -279,6 +286,7 @@ def _instance_queries(backbone, ds: SoIRDataset, margin: float) -> dict: # insta
     qv = query_vectors(backbone, ds.queries, margin); ids = np.array([q.instance_id for q in ds.queries])
     return {int(i): F.normalize(qv[torch.from_numpy(ids == i)].mean(0), dim=-1) for i in np.unique(ids)}
 
+# %% ../nbs/api/15_stage_b.ipynb #d4762bb0
 def _gt_objects(backbone, ds: SoIRDataset, margin: float, max_objects: int|None) -> tuple:
     "Crops, masks, owner image and instance of every annotated gallery object whose instance has a query."
     qids = {q.instance_id for q in ds.queries}
@@ -288,6 +296,7 @@ def _gt_objects(backbone, ds: SoIRDataset, margin: float, max_objects: int|None)
     keep = torch.arange(len(inst)) if max_objects is None else torch.arange(min(len(inst), max_objects))
     return ob.pixels[keep], ob.masks[keep], ob.group[keep], inst[keep]
 
+# %% ../nbs/api/15_stage_b.ipynb #fe8b6f5b
 def _maps(backbone, pixels, vectors, layers: int, batch: int=256) -> torch.Tensor: # [N, S, S] LeGrad maps of vectors[n] on crop n
     out = []
     for i in range(0, len(pixels), batch):
@@ -295,6 +304,7 @@ def _maps(backbone, pixels, vectors, layers: int, batch: int=256) -> torch.Tenso
         out.append(legrad_from_cache(backbone, cache, vectors[i:i + batch].to(backbone.device)).detach().float().cpu())
     return torch.cat(out) if out else torch.zeros(0, backbone.image_size, backbone.image_size)
 
+# %% ../nbs/api/15_stage_b.ipynb #462e4482
 def pointing_game(backbone, # any backbone
                   ds: SoIRDataset, # gallery with ground-truth objects, and queries
                   margin: float=0.2, # crop margin
@@ -333,12 +343,14 @@ def chain_diagnostics(backbone, # the backbone the vectors were made with
         out[name] = dict(mass=mask_mass_share(maps, masks), soft_iou=soft_iou(maps, masks.float()), cos=(Q * V[group]).sum(1), rank=rank.float())
     return out
 
+# %% ../nbs/api/15_stage_b.ipynb #05dd9be2
 def chain_summary(diag: dict, # from `chain_diagnostics`
                  ) -> dict: # method -> mean mass, soft IoU, cosine, median rank and mean reciprocal rank
     "One line per method."
     return {m: dict(mass=float(d['mass'].mean()), soft_iou=float(d['soft_iou'].mean()), cos=float(d['cos'].mean()),
                     median_rank=float(d['rank'].median()), mrr=float((1 / d['rank']).mean()), n=len(d['rank'])) for m, d in diag.items()}
 
+# %% ../nbs/api/15_stage_b.ipynb #a2a15fae
 def plot_chain(diag: dict, # from `chain_diagnostics`
                pointing: dict|None=None, # from `pointing_game`, drawn as a first panel
                title: str|None=None):

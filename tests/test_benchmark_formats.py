@@ -32,7 +32,7 @@ def quiet(fn, *a, **k):
 
 def test_anns_pt_as_the_authors_write_it_loads_safely(voxdet):
     import torch
-    from mao_nb.loaders import load_soir_pt
+    from mao_nb.benchmark_loaders import load_soir_pt
     with pytest.raises(Exception, match='Weights only load failed'): torch.load(voxdet['pt'], weights_only=True)  # numpy scalars inside
     ds = quiet(load_soir_pt, voxdet['pt'], set='RoboTools', image_root=voxdet['root'])
     assert len(ds.gallery) == 3 and len(ds.queries) == 9  # every frame of objects 1-3; object 4 has no gallery image
@@ -48,14 +48,14 @@ def test_anns_pt_as_the_authors_write_it_loads_safely(voxdet):
 
 def test_anns_pt_with_several_sets_needs_a_choice(voxdet):
     from mao_nb.data import DatasetError
-    from mao_nb.loaders import load_soir_pt
+    from mao_nb.benchmark_loaders import load_soir_pt
     with pytest.raises(DatasetError, match=r"holds the sets \['OWID', 'RoboTools'\]"): load_soir_pt(voxdet['pt'], image_root=voxdet['root'])
 
 
 def test_anns_pt_that_holds_code_is_refused(tmp_path):
     import torch
     from mao_nb.data import DatasetError
-    from mao_nb.loaders import load_soir_pt
+    from mao_nb.benchmark_loaders import load_soir_pt
     class Payload:
         def __reduce__(self): return (os.system, (f'touch {tmp_path}/ran',))
     torch.save({'/x/RoboTools/test/a.jpg': {'bbox': Payload(), 'ins': [1], 'is_query': False}}, tmp_path/'evil.pt')
@@ -64,7 +64,7 @@ def test_anns_pt_that_holds_code_is_refused(tmp_path):
 
 
 def test_voxdet_tree_loads_directly_and_equals_anns_pt(voxdet):
-    from mao_nb.loaders import load_voxdet_soir
+    from mao_nb.benchmark_loaders import load_voxdet_soir
     tree = quiet(load_voxdet_soir, voxdet['root']); pt = quiet(load_voxdet_soir, voxdet['root'], ann=voxdet['pt'])
     assert len(tree.queries) == 9 and len(tree.gallery) == 3
     assert [r.image_id for r in tree.gallery] == [r.image_id for r in pt.gallery]
@@ -77,7 +77,7 @@ def test_voxdet_tree_loads_directly_and_equals_anns_pt(voxdet):
 
 
 def test_permir_as_its_generator_writes_it(tmp_path):
-    from mao_nb.loaders import load_permir
+    from mao_nb.benchmark_loaders import load_permir
     fx = write_permir(tmp_path/'PerMIRS', n_videos=4, small_video=2)
     with pytest.raises(ValueError, match='allow_pickle'): np.load(fx['root']/'0'/'masks.npz.npy')  # what the old loader hit
     ds = load_permir(fx['root'])
@@ -91,7 +91,7 @@ def test_permir_as_its_generator_writes_it(tmp_path):
 
 def test_permir_masks_that_hold_code_are_refused(tmp_path):
     from mao_nb.data import DatasetError
-    from mao_nb.loaders import load_permir
+    from mao_nb.benchmark_loaders import load_permir
     fx = write_permir(tmp_path/'p', n_videos=2)
     class Payload:
         def __reduce__(self): return (os.system, (f'touch {tmp_path}/ran',))

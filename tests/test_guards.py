@@ -104,7 +104,7 @@ def test_shipped_fitted_files_match_the_generator(monkeypatch):
     import numpy as np, pytest
     from mao_nb import haystack
     from mao_nb.proposals import score_candidates, CANDIDATE_FEATURES, OFFLINE_SCORER
-    from mao_nb.pretrain import default_backbone
+    from mao_nb.shipped import default_backbone
     from mao_nb.cli import default_adapter
     F = np.zeros((1, len(CANDIDATE_FEATURES)))
     default_backbone(); default_adapter(); score_candidates(F)  # the shipped files pass today
@@ -146,3 +146,34 @@ def test_saved_outputs_show_everywhere():
                 text = ''.join(o.get('text', '')) + ''.join(''.join(v) for k, v in d.items() if k.startswith('text/'))
                 if machine.search(text): bad.append(f'{rel} cell {i}: a machine path: {machine.search(text).group(0)[:60]}')
     assert not bad, f'{len(bad)} outputs (run `make run-nbs NBS=...`, or finish_notebook on the notebook):\n' + '\n'.join(bad[:40])
+
+
+def test_library_has_no_unused_or_undefined_names():
+    """pyflakes over the library: no unused import, no undefined name. A name that only a notebook's examples use is
+    imported in that notebook's hidden cell, not exported into the module."""
+    import sys
+    r = subprocess.run([sys.executable, '-m', 'pyflakes', 'mao_nb'], cwd=ROOT, capture_output=True, text=True)
+    found = [l for l in (r.stdout + r.stderr).splitlines() if l.strip() and '_modidx.py' not in l]
+    assert not found, 'pyflakes:\n' + '\n'.join(found)
+
+
+def _exported_cell_sizes(folder: Path) -> list:
+    import json, re
+    sizes = []
+    for p in sorted(folder.glob('*.ipynb')):
+        for c in json.loads(p.read_text())['cells']:
+            src = ''.join(c['source'])
+            if c['cell_type'] == 'code' and re.match(r'#\|\s*exports?\b', src):
+                sizes.append(sum(1 for l in src.splitlines() if not l.startswith('#|')))
+    return sizes
+
+
+def test_modules_and_cells_stay_small():
+    """One concept a module (none over 600 lines) and one idea an exported cell (median at most 12 lines in nbs/api),
+    as in nbdev's and fastcore's own notebooks."""
+    import statistics
+    long = {p.name: n for p in sorted((ROOT/'mao_nb').rglob('*.py')) if p.name != '_modidx.py'
+            and (n := len(p.read_text().splitlines())) > 600}
+    assert not long, f'modules over 600 lines (split them by concept): {long}'
+    sizes = _exported_cell_sizes(ROOT/'nbs'/'api')
+    assert len(sizes) > 100 and statistics.median(sizes) <= 12, f'median exported cell {statistics.median(sizes)} lines (at most 12)'
