@@ -390,6 +390,7 @@ def _add_index(sub):
     from mao_nb.pipeline import METHODS
     from mao_nb.detection import DETECTORS
     from mao_nb.masks import MASK_ROUTES, SAM_TYPES
+    from mao_nb.index import INDEX_KINDS
     s = sub.add_parser('index', help='index a folder of your own images (one vector per image)',
                        description='Detect the objects of every image of FOLDER, build one descriptor per image (MaO by default) and save a FAISS index.')
     s.add_argument('folder', help='folder of images (searched recursively)'); s.add_argument('--index', required=True, help='output index folder')
@@ -407,7 +408,7 @@ def _add_index(sub):
     s.add_argument('--address', default=None, help='Ray cluster address (default: start a local Ray cluster)')
     s.add_argument('--workers', type=int, default=2, help='Ray actors (--engine ray)')
     s.add_argument('--gpus-per-worker', type=float, default=0, help='GPUs per Ray actor (--engine ray)')
-    s.add_argument('--index-kind', default='auto', choices=['auto', 'flat', 'ivf', 'ivfpq', 'ivfpq_rerank'],
+    s.add_argument('--index-kind', default='auto', choices=['auto', *INDEX_KINDS],
                    help="FAISS index (default auto: exact 'flat' up to 50,000 vectors, else IVF-PQ re-ranked exactly; see mao_nb.index.choose_index)")
     s.add_argument('--target-recall', type=float, default=0.95, help='approximate index kinds: the recall@10 against exact search it must reach on its own vectors (more probes, else exact search)')
     _precision_arg(s); s.set_defaults(func=cmd_index)

@@ -15,9 +15,9 @@ from tqdm.auto import tqdm
 from .core import atomic_write
 
 # %% auto #0
-__all__ = ['AUTO_FLAT_MAX', 'CHECK_SAMPLE', 'GalleryIndexError', 'check_vectors', 'random_unit_vectors', 'clustered_unit_vectors',
-           'faiss_gpus', 'GalleryIndex', 'check_index_folder', 'index_files', 'choose_index', 'recall_at_k_vs_flat',
-           'self_check_recall', 'tune_recall', 'stored_vectors']
+__all__ = ['INDEX_KINDS', 'AUTO_FLAT_MAX', 'CHECK_SAMPLE', 'GalleryIndexError', 'check_vectors', 'random_unit_vectors',
+           'clustered_unit_vectors', 'faiss_gpus', 'GalleryIndex', 'check_index_folder', 'index_files', 'choose_index',
+           'recall_at_k_vs_flat', 'self_check_recall', 'tune_recall', 'stored_vectors']
 
 # %% ../nbs/api/11_index.ipynb #b29f1601
 class GalleryIndexError(ValueError):
@@ -91,7 +91,7 @@ def clustered_unit_vectors(
     return out, centres
 
 # %% ../nbs/api/11_index.ipynb #7e7f1684
-_KINDS = ('flat', 'ivf', 'ivfpq', 'ivfpq_rerank')
+INDEX_KINDS = ('flat', 'ivf', 'ivfpq', 'ivfpq_rerank') # the FAISS index kinds `GalleryIndex` builds ('auto' picks one by size: `choose_index`)
 _IVFPQ = ('ivfpq', 'ivfpq_rerank') # the kinds with PQ codes
 
 def _faiss():
@@ -123,7 +123,7 @@ class GalleryIndex:
                  normalize: bool=True, # L2-normalise incoming vectors (False: reject non-unit vectors)
                  use_gpu: bool|None=None, # None: GPU when FAISS sees one
                 ):
-        if kind not in _KINDS: raise GalleryIndexError(f"kind must be one of {_KINDS}, got {kind!r}")
+        if kind not in INDEX_KINDS: raise GalleryIndexError(f"kind must be one of {INDEX_KINDS}, got {kind!r}")
         if not (isinstance(dim, (int, np.integer)) and dim > 0): raise GalleryIndexError(f"dim must be a positive int, got {dim!r}")
         if kind in _IVFPQ and dim % m: raise GalleryIndexError(f"{kind!r} needs m (sub-quantisers) to divide dim: dim={dim}, m={m}")
         if kind == 'ivfpq_rerank' and k_factor < 1: raise GalleryIndexError(f"k_factor must be >= 1, got {k_factor}")
@@ -421,7 +421,7 @@ def _check_meta(meta, path: Path) -> dict:
     need = dict(dim=int, kind=str, params=dict, meta=dict, ids=list, paths=dict, n_vectors=int)
     for k, t in need.items():
         if not isinstance(meta.get(k), t): raise GalleryIndexError(f"corrupt {path}: field {k!r} should be {t.__name__}, got {type(meta.get(k)).__name__}")
-    if meta['kind'] not in _KINDS: raise GalleryIndexError(f"corrupt {path}: unknown kind {meta['kind']!r}")
+    if meta['kind'] not in INDEX_KINDS: raise GalleryIndexError(f"corrupt {path}: unknown kind {meta['kind']!r}")
     if len(meta['ids']) != meta['n_vectors']: raise GalleryIndexError(f"corrupt {path}: {len(meta['ids'])} ids for {meta['n_vectors']} vectors")
     bad = next((repr(i)[:40] for i in [*meta['ids'], *meta['paths'].values()] if not isinstance(i, str)), None)
     if bad is not None: raise GalleryIndexError(f"corrupt {path}: image ids and paths must be strings, got {bad}")

@@ -295,9 +295,14 @@ def _is_complete(dest: Path, cfg) -> bool: # cfg: a PretrainConfig or DistilConf
     return bool(d.get('complete')) and d.get('config') == cfg.to_dict() and (dest/'model.safetensors').exists()
 
 # %% ../nbs/api/13_pretrain.ipynb #14af64a6
-def _default_dest(cfg: PretrainConfig) -> Path:
-    "Where `train_backbone` writes without an explicit `dest`: a cache folder keyed by the config (never the shipped model)."
-    return cache_dir('pretrain')/f"mao_vit-{hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]}"
+def _default_dest(cfg, # any trainer's config (a dataclass with `to_dict`)
+                  prefix: str='mao_vit', # the trainer's folder prefix
+                 ) -> Path:
+    "Where a trainer writes without an explicit `dest`: a cache folder keyed by the config (never the shipped model)."
+    return cache_dir('pretrain')/f"{prefix}-{hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]}"
+
+def _schedule(cfg) -> PretrainConfig: # another trainer's schedule and optimiser knobs, as `lr_at` and `_optimizer` read them
+    return PretrainConfig(steps=cfg.steps, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup, weight_decay=cfg.weight_decay)
 
 # %% ../nbs/api/13_pretrain.ipynb #18facd1f
 def train_backbone(cfg: PretrainConfig=PretrainConfig(), # what to train

@@ -16,7 +16,7 @@ from .core import cache_dir, atomic_write
 from .backbones import Backbone, load_backbone
 from .haystack import GENERATOR_VERSION, load_benchmark
 from .pretrain import (PretrainConfig, new_backbone, resume_checkpoint, train_loop, _update, _optimizer, _fold_norm, _finish,
-                             _is_complete, _torch_load)
+                             _is_complete, _torch_load, _default_dest, _schedule)
 
 # %% auto #0
 __all__ = ['TEACHER_LICENCES', 'DistilConfig', 'load_teacher', 'teacher_features', 'generic_pictures', 'random_windows',
@@ -166,10 +166,6 @@ def distil_loss(student: Backbone, # the student (train mode)
     lm = 1 - F.cosine_similarity(heads['patch'](tok).float(), maps.float(), dim=-1).mean()
     return lp + patch_weight * lm, lp, lm
 
-# %% ../nbs/api/13a_standins.ipynb #b307f844
-def _distil_dest(cfg: DistilConfig) -> Path:
-    return cache_dir('pretrain')/f"mao_vit_distil-{hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]}"
-
 # %% ../nbs/api/13a_standins.ipynb #f18707ac
 def distil_backbone(cfg: DistilConfig=DistilConfig(), # what to train
                     dest: str|Path|None=None, # output folder (default: a cache folder keyed by the config)
@@ -178,8 +174,8 @@ def distil_backbone(cfg: DistilConfig=DistilConfig(), # what to train
                     max_steps: int|None=None, # stop after this step (a checkpoint is written)
                    ) -> Backbone: # the distilled backbone (eval mode, CPU); saved to `dest` once all steps are done
     "Distil EfficientNet-Lite0 (ImageNet) into the `mao_vit` architecture on generic pictures: a stand-in that never sees an instance label."
-    dest = Path(dest) if dest is not None else _distil_dest(cfg); dest.mkdir(parents=True, exist_ok=True)
-    tcfg = PretrainConfig(steps=cfg.steps, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup, weight_decay=cfg.weight_decay)  # schedule and optimiser knobs
+    dest = Path(dest) if dest is not None else _default_dest(cfg, 'mao_vit_distil'); dest.mkdir(parents=True, exist_ok=True)
+    tcfg = _schedule(cfg)
     if resume and _is_complete(dest, cfg): return load_backbone(dest, device='cpu', local_files_only=True)
     c = resume_checkpoint(dest, cfg, 'distil_backbone', ('model', 'heads')) if resume else None
     data = distil_data(cfg, progress=progress)
@@ -290,10 +286,6 @@ def dino_loss(student_out: list, # V x [B, K] student logits, the first two from
             tot = tot + (-p * F.log_softmax(s / student_temp, dim=-1)).sum(-1).mean(); n += 1
     return tot / n
 
-# %% ../nbs/api/13a_standins.ipynb #6b952752
-def _ssl_dest(cfg: SSLConfig) -> Path:
-    return cache_dir('pretrain')/f"mao_vit_ssl-{hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]}"
-
 # %% ../nbs/api/13a_standins.ipynb #591fa425
 def ssl_windows(cfg: SSLConfig, progress: bool=True) -> torch.Tensor: # [n_windows, 3, w, w] uint8
     "The picture windows of the self-supervised run (cut once and cached)."
@@ -315,9 +307,9 @@ def ssl_backbone(cfg: SSLConfig=SSLConfig(), # what to train
                 ) -> Backbone: # the teacher (the EMA network, as in DINO), eval mode, CPU; saved to `dest` when all steps are done
     "Self-supervised `mao_vit`: DINO-style self-distillation on generic pictures, with no label and no outside network."
     import copy
-    dest = Path(dest) if dest is not None else _ssl_dest(cfg); dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest) if dest is not None else _default_dest(cfg, 'mao_vit_ssl'); dest.mkdir(parents=True, exist_ok=True)
     if resume and _is_complete(dest, cfg): return load_backbone(dest, device='cpu', local_files_only=True)
-    sched = PretrainConfig(steps=cfg.steps, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup, weight_decay=cfg.weight_decay)
+    sched = _schedule(cfg)
     c = resume_checkpoint(dest, cfg, 'ssl_backbone', ('student', 'teacher', 'heads', 't_head', 'center')) if resume else None
     wins = ssl_windows(cfg, progress)
     student = new_backbone(cfg.arch()); torch.manual_seed(cfg.seed); C = student.model.config.hidden_size
